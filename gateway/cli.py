@@ -1,0 +1,167 @@
+"""cli.py: the ``alertmanager-gateway`` command — arguments, exit codes, ``trio.run``.
+
+Exit codes: 0 success; 1 the daemon failed at run time; 2 bad usage, configuration or input
+(``check-config`` lists every problem it found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+from prometheus_client import CollectorRegistry
+
+from . import __version__, alertmanager, redact
+from . import runtime as runtime_mod
+from .dispatch import plan_parts, render_all
+from .errors import ConfigError, GatewayError
+from .logs import Logger
+from .metrics import Metrics
+
+DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "config/gateway.yaml")
+COMMANDS = ("run", "check-config", "render")
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Receives Prometheus Alertmanager webhooks at POST /webhook/<destination>, renders each
+notification with the destination's Mustache template and delivers it over HTTP.
+
+commands:
+  run            serve (the default when no command is given)
+  check-config   load the config, compile and test-render every template; exit 0 if valid,
+                 2 with every problem listed
+  render         print each request a payload would produce for one destination (method,
+                 URL, headers with secrets masked, body) without sending anything
+"""
+
+EPILOG = """\
+examples:
+  alertmanager-gateway --config config/gateway.yaml
+  alertmanager-gateway check-config --config /etc/alertmanager-gateway/gateway.yaml
+  alertmanager-gateway render --config config/gateway.yaml --destination log \\
+      --payload tests/data/firing-single.json
+  curl -XPOST --data @tests/data/firing-single.json localhost:8080/webhook/log
+
+signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
+endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
+The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        "-c",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help="YAML config file (default: %(default)s)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="override logging.level from the config",
+    )
+    common.add_argument(
+        "--log-format", choices=["logfmt", "json"], help="override logging.format from the config"
+    )
+    parser = argparse.ArgumentParser(
+        prog="alertmanager-gateway",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="serve (default)")
+    sub.add_parser("check-config", parents=[common], help="validate the config and templates")
+    render = sub.add_parser("render", parents=[common], help="show the requests for a payload")
+    render.add_argument("--destination", "-d", required=True, metavar="NAME")
+    render.add_argument(
+        "--payload", "-p", required=True, metavar="FILE", help="Alertmanager JSON ('-' = stdin)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not any(a in COMMANDS for a in args_list) and not {"-h", "--help", "--version"} & set(
+        args_list
+    ):
+        args_list.insert(0, "run")
+    args = build_parser().parse_args(args_list)
+    if args.command == "check-config":
+        return check_config(args.config)
+    if args.command == "render":
+        return render(args.config, args.destination, args.payload)
+    return run(args.config, log_level=args.log_level, log_format=args.log_format)
+
+
+def _load(path: str) -> runtime_mod.Runtime:
+    return runtime_mod.load(path, clients=False)
+
+
+def check_config(path: str) -> int:
+    try:
+        rt = _load(path)
+    except ConfigError as exc:
+        print(f"{path}: INVALID — {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    enabled = [d.name for d in rt.destinations.values() if d.cfg.enabled]
+    print(f"{path}: OK — {len(rt.destinations)} destination(s), enabled: {', '.join(enabled)}")
+    return EXIT_OK
+
+
+def render(path: str, name: str, payload_path: str) -> int:
+    try:
+        rt = _load(path)
+        dest = rt.destination(name)
+        raw = sys.stdin.buffer.read() if payload_path == "-" else Path(payload_path).read_bytes()
+        payload = alertmanager.decode(raw)
+        tokens = rt.templates.get(dest.template, where=dest.where)
+        requests = render_all(dest, tokens, payload)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except (GatewayError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parts = plan_parts(payload.alerts, dest.cfg)
+    for i, (req, part) in enumerate(zip(requests, parts, strict=True)):
+        target = "(log)" if dest.cfg.kind == "log" else redact.mask_url(req.url, rt.secrets)
+        print(f"### part {i + 1}/{len(requests)}: {len(part)} alert(s)")
+        print(f"{req.method} {target}")
+        for key, value in redact.mask_headers(req.headers, rt.secrets).items():
+            print(f"{key}: {value}")
+        print()
+        if req.body is not None:
+            print(redact.scrub(req.body.decode("utf-8", "replace"), rt.secrets))
+        print()
+    return EXIT_OK
+
+
+def run(path: str, *, log_level: str | None = None, log_format: str | None = None) -> int:
+    from .daemon import Daemon  # the server stack is only imported when serving
+
+    logger = Logger(level=log_level or "info", fmt=log_format or "logfmt")
+    daemon = Daemon(
+        path,
+        logger=logger,
+        metrics=Metrics(CollectorRegistry()),
+        log_level=log_level,
+        log_format=log_format,
+    )
+    try:
+        trio.run(daemon.run)
+    except ConfigError as exc:
+        logger.error("invalid configuration", problems=len(exc.problems), error=str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK

@@ -1,0 +1,223 @@
+"""daemon.py: the nursery tree, signals, start/stop order and the reload swap.
+
+    trio.run(daemon.run)
+    └─ runtime (outbound httpx clients, closed last)
+       └─ core nursery: template-cache cleanup, watchdog, retiring old runtimes
+          └─ edge nursery: hypercorn.trio.serve(app, shutdown_trigger=...), signal loop
+
+Nesting order is shutdown order. SIGTERM/SIGINT: STOPPING=1, /ready turns 503, hypercorn
+stops accepting and gives in-flight requests ``server.drain_timeout`` to finish, then the
+clients are closed and ``run`` returns (exit 0). SIGHUP: load and build a new runtime; swap
+only if everything validated and compiled, else keep the old one and say why.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from . import config as config_mod
+from . import runtime as runtime_mod
+from .errors import ConfigError
+from .systemd import Notifier, status_line
+from .web import AppState, create_app
+
+if TYPE_CHECKING:
+    import httpx
+    from quart_trio import QuartTrio
+
+    from .logs import Logger
+    from .metrics import Metrics
+
+CACHE_CLEANUP_INTERVAL_S = 60.0
+HEADER_LIMIT_BYTES = 16 * 1024
+
+
+class _ToLogger(logging.Handler):
+    """Routes hypercorn's stdlib log records into our one-line format."""
+
+    def __init__(self, logger: Logger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        if record.levelno < logging.WARNING:
+            level = "debug"
+        self._logger.log(level, record.getMessage(), logger=record.name)
+
+
+def bind_address(address: str) -> str:
+    """Go's ":8080" means all interfaces; hypercorn wants a host."""
+    return "0.0.0.0" + address if address.startswith(":") else address
+
+
+def hypercorn_config(state: AppState) -> HypercornConfig:
+    server = state.runtime.config.server
+    hc = HypercornConfig()
+    hc.bind = [bind_address(server.address)]
+    hc.graceful_timeout = float(server.drain_timeout)
+    hc.read_timeout = max(1, round(float(server.read_timeout)))
+    hc.h11_max_incomplete_size = HEADER_LIMIT_BYTES
+    hc.accesslog = None  # web.py writes its own access line
+    errlog = logging.getLogger("hypercorn.error")
+    errlog.handlers = [_ToLogger(state.logger)]
+    errlog.propagate = False
+    errlog.setLevel(logging.WARNING)
+    hc.errorlog = errlog
+    return hc
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        logger: Logger,
+        metrics: Metrics,
+        notify: Notifier | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        log_level: str | None = None,
+        log_format: str | None = None,
+    ) -> None:
+        self.config_path = config_path
+        # Command-line --log-level/--log-format win over the file, also across reloads.
+        self.log_level = log_level
+        self.log_format = log_format
+        self.logger = logger
+        self.metrics = metrics
+        self.notify = notify if notify is not None else Notifier()
+        self.transport = transport
+        self.stopping = trio.Event()
+        self.state: AppState | None = None
+        self.last_reload: dict[str, object] = {}
+
+    def _configure_logging(self, loaded: config_mod.Loaded) -> None:
+        logging_cfg = loaded.config.logging
+        self.logger.configure(
+            level=self.log_level or logging_cfg.level,
+            fmt=self.log_format or logging_cfg.format,
+            secrets=loaded.secrets,
+        )
+
+    def _summary(self) -> str:
+        assert self.state is not None
+        rt = self.state.runtime
+        enabled = sum(d.cfg.enabled for d in rt.destinations.values())
+        return f"serving {enabled} destination(s)"
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        rt = runtime_mod.load(self.config_path, transport=self.transport)
+        self._configure_logging(rt.loaded)
+        self.metrics.watch_template_cache(rt.templates.statistics)
+        self.metrics.reloads.labels("success")
+        self.metrics.reloads.labels("failure")
+        self.metrics.last_reload_success.set(1)
+        self.state = state = AppState(runtime=rt, metrics=self.metrics, logger=self.logger)
+        app = create_app(state)
+        try:
+            async with trio.open_nursery() as core:
+                core.start_soon(self._cache_cleanup)
+                if self.notify.watchdog_s:
+                    core.start_soon(self._watchdog, self.notify.watchdog_s)
+                async with trio.open_nursery() as edge:
+                    await edge.start(self._signal_loop, core)
+                    binds = await edge.start(self._serve, app, hypercorn_config(state), edge)
+                    state.ready = True
+                    for url in binds:
+                        self.logger.info("listening", url=url, config=self.config_path)
+                    self.notify("READY=1\n" + status_line(self._summary()))
+                    task_status.started(binds)
+                # hypercorn has returned: in-flight requests finished or were cancelled.
+                core.cancel_scope.cancel(reason="server stopped")
+        finally:
+            await state.runtime.aclose()
+            self.logger.info("stopped")
+
+    async def _serve(
+        self,
+        app: QuartTrio,
+        hc: HypercornConfig,
+        edge: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """hypercorn until ``stop()``; then the rest of the edge (the signal loop) ends too."""
+        await serve(app, hc, shutdown_trigger=self.stopping.wait, task_status=task_status)
+        edge.cancel_scope.cancel(reason="server stopped")
+
+    def stop(self, reason: str) -> None:
+        if self.stopping.is_set():
+            return
+        assert self.state is not None
+        self.logger.info("stopping", reason=reason, in_flight=self.state.runtime.active)
+        self.notify("STOPPING=1\n" + status_line(f"stopping: {reason}"))
+        self.state.draining = True
+        self.state.ready = False
+        self.stopping.set()
+
+    async def _signal_loop(
+        self, core: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    await self.reload(core)
+                else:
+                    self.stop(signal.Signals(signum).name)
+                    return
+
+    async def reload(self, core: trio.Nursery) -> ConfigError | None:
+        """Build a new runtime from the file and swap it in; on any error keep the old one."""
+        assert self.state is not None
+        self.notify.reloading()
+        started = time.monotonic()
+        try:
+            loaded = await trio.to_thread.run_sync(config_mod.load_file, self.config_path)
+            new = runtime_mod.build(
+                loaded, cache=self.state.runtime.templates, transport=self.transport
+            )
+        except ConfigError as exc:
+            self.metrics.reloads.labels("failure").inc()
+            self.metrics.last_reload_success.set(0)
+            self.logger.error("reload failed; keeping the running configuration", error=str(exc))
+            self.last_reload = {"result": "failure", "error": str(exc), "at": time.time()}
+            self.notify(
+                "READY=1\n" + status_line(f"reload failed: {exc.problems[0]}; {self._summary()}")
+            )
+            return exc
+        old, self.state.runtime = self.state.runtime, new
+        self._configure_logging(loaded)
+        core.start_soon(old.retire)
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.last_reload_success.set(1)
+        self.last_reload = {"result": "success", "at": time.time(), "sha256": loaded.sha256}
+        self.logger.info(
+            "reloaded",
+            destinations=len(new.destinations),
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        self.notify("READY=1\n" + status_line(self._summary()))
+        return None
+
+    async def _cache_cleanup(self) -> None:
+        while True:
+            await trio.sleep(CACHE_CLEANUP_INTERVAL_S)
+            assert self.state is not None
+            self.state.runtime.templates.cleanup()
+
+    async def _watchdog(self, interval_s: float) -> None:
+        # Pinging from a task on the event loop means a stuck loop stops the pings and
+        # systemd restarts us — which is the point.
+        while True:
+            self.notify("WATCHDOG=1")
+            await trio.sleep(interval_s / 2)

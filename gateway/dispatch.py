@@ -1,0 +1,204 @@
+"""dispatch.py: split one notification into parts and send them — sequentially, in
+parallel, in batches, or batches in parallel, exactly as the Go gateway's
+``split_alerts`` / ``batch_size`` / ``parallel_requests`` describe.
+
+Every part is rendered and encoded *before* anything is sent, so a template that produces
+an invalid body sends nothing. Parts run inside the destination's deadline in a local
+nursery that joins before ``dispatch`` returns; parallelism is bounded by a local
+``CapacityLimiter(parallel_requests)`` and by the destination's pool limiter. The result
+says, per part, which alerts it carried and what happened.
+Must not: retry (delivery policy) or know about HTTP answers to Alertmanager (web.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+import trio
+
+from . import formats, templates
+from .delivery import Attempt, Request, send
+from .errors import TemplateError
+
+if TYPE_CHECKING:
+    from .alertmanager import Alert, Payload
+    from .config import DestinationConfig
+    from .logs import Logger
+    from .metrics import Metrics
+    from .runtime import Destination
+
+Mode = Literal["single", "sequential", "parallel", "batch", "batch-parallel"]
+
+
+class PartResult(msgspec.Struct, frozen=True):
+    alerts: tuple[str, ...]  # fingerprints
+    status: Literal["success", "error"]
+    outcome: str
+    response_code: int | None = None
+    error: str | None = None
+
+
+class DispatchResult(msgspec.Struct, frozen=True):
+    mode: Mode
+    parts: tuple[PartResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(p.status == "success" for p in self.parts)
+
+    @property
+    def timed_out(self) -> bool:
+        return any(p.outcome == "timeout" for p in self.parts)
+
+    @property
+    def failed(self) -> int:
+        return sum(p.status != "success" for p in self.parts)
+
+
+def mode_of(cfg: DestinationConfig) -> Mode:
+    if not cfg.split_alerts:
+        return "single"
+    batched = cfg.batch_size > 1
+    parallel = cfg.parallel_requests > 1
+    if batched:
+        return "batch-parallel" if parallel else "batch"
+    return "parallel" if parallel else "sequential"
+
+
+def plan_parts(alerts: Sequence[Alert], cfg: DestinationConfig) -> list[tuple[Alert, ...]]:
+    if not cfg.split_alerts:
+        return [tuple(alerts)]
+    size = max(1, cfg.batch_size)
+    return [tuple(alerts[i : i + size]) for i in range(0, len(alerts), size)]
+
+
+def render_part(
+    dest: Destination,
+    tokens: templates.Tokens,
+    payload: Payload,
+    part: tuple[Alert, ...],
+    index: int,
+    count: int,
+) -> Request:
+    cfg = dest.cfg
+    view = templates.build_view(payload, part, part_index=index, part_count=count)
+    try:
+        rendered = templates.render(tokens, view, cfg.format)
+        encoded = formats.encode(cfg.format, rendered, method=cfg.method, url=cfg.url)
+    except TemplateError as exc:
+        raise TemplateError(f"destination {dest.name}: part {index + 1}/{count}: {exc}") from None
+    headers = dict(dest.headers)
+    if encoded.content_type is None:
+        headers.pop("Content-Type", None)
+    return Request(cfg.method, encoded.url, headers, encoded.body)
+
+
+def render_all(dest: Destination, tokens: templates.Tokens, payload: Payload) -> list[Request]:
+    parts = plan_parts(payload.alerts, dest.cfg)
+    return [render_part(dest, tokens, payload, p, i, len(parts)) for i, p in enumerate(parts)]
+
+
+async def dispatch(
+    dest: Destination,
+    payload: Payload,
+    *,
+    tokens: templates.Tokens,
+    metrics: Metrics,
+    logger: Logger,
+    deadline_s: float | None = None,
+) -> DispatchResult:
+    """Render, then send every part within the deadline. Raises TemplateError (nothing
+    sent) if any part renders to an invalid body."""
+    cfg = dest.cfg
+    parts = plan_parts(payload.alerts, cfg)
+    t0 = time.perf_counter()
+    requests = [render_part(dest, tokens, payload, p, i, len(parts)) for i, p in enumerate(parts)]
+    metrics.render_seconds.labels(dest.name).observe((time.perf_counter() - t0) / len(parts))
+
+    results: list[PartResult | None] = [None] * len(parts)
+    mode = mode_of(cfg)
+    deadline = float(cfg.timeout) if deadline_s is None else min(deadline_s, float(cfg.timeout))
+
+    async def run_part(i: int, limiter: trio.CapacityLimiter | None) -> None:
+        fingerprints = tuple(a.fingerprint for a in parts[i])
+        started = time.perf_counter()
+        if limiter is None:
+            attempt = await _send(dest, requests[i], logger, payload.groupKey)
+        else:
+            async with limiter:
+                attempt = await _send(dest, requests[i], logger, payload.groupKey)
+        results[i] = _record(dest, payload, fingerprints, attempt, started, metrics, logger)
+
+    with trio.move_on_after(deadline):
+        if mode in ("parallel", "batch-parallel"):
+            limiter = trio.CapacityLimiter(dest.parallel)
+            async with trio.open_nursery() as nursery:
+                for i in range(len(parts)):
+                    nursery.start_soon(run_part, i, limiter)
+        else:
+            for i in range(len(parts)):
+                await run_part(i, None)
+
+    final = []
+    for i, res in enumerate(results):
+        if res is None:  # the deadline passed before this part finished
+            attempt = Attempt("timeout", error=f"delivery deadline of {deadline:g}s passed")
+            res = _record(
+                dest,
+                payload,
+                tuple(a.fingerprint for a in parts[i]),
+                attempt,
+                None,
+                metrics,
+                logger,
+            )
+        final.append(res)
+    return DispatchResult(mode, tuple(final))
+
+
+async def _send(dest: Destination, request: Request, logger: Logger, group_key: str) -> Attempt:
+    if dest.cfg.kind == "log":
+        body = request.body.decode() if request.body is not None else request.url
+        logger.info("notification", destination=dest.name, group_key=group_key, body=body)
+        return Attempt("success")
+    assert dest.client is not None, "http destinations get a client in runtime.build"
+    async with dest.pool_limiter:
+        return await send(dest.client, request)
+
+
+def _record(
+    dest: Destination,
+    payload: Payload,
+    fingerprints: tuple[str, ...],
+    attempt: Attempt,
+    started: float | None,
+    metrics: Metrics,
+    logger: Logger,
+) -> PartResult:
+    duration_s = time.perf_counter() - started if started is not None else None
+    metrics.deliveries.labels(dest.name, attempt.outcome).inc()
+    if duration_s is not None:
+        metrics.delivery_seconds.labels(dest.name).observe(duration_s)
+    ok = attempt.outcome == "success"
+    logger.log(
+        "info" if ok else "warning",
+        "delivered" if ok else "delivery failed",
+        destination=dest.name,
+        group_key=payload.groupKey,
+        status=payload.status,
+        alerts=len(fingerprints),
+        outcome=attempt.outcome,
+        code=attempt.status_code,
+        duration_ms=round(duration_s * 1000, 1) if duration_s is not None else None,
+        error=attempt.error,
+    )
+    return PartResult(
+        alerts=fingerprints,
+        status="success" if ok else "error",
+        outcome=attempt.outcome,
+        response_code=attempt.status_code,
+        error=attempt.error,
+    )

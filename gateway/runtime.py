@@ -1,0 +1,215 @@
+"""runtime.py: the compiled configuration — what one unit of work snapshots and uses.
+
+``build()`` is the only way in: it turns a loaded config into destinations with checked
+templates, merged headers and their own outbound ``httpx.AsyncClient`` and limiter. It either
+succeeds completely or raises ConfigError listing every problem, so a reload can keep the old
+runtime on any error. A runtime counts the requests using it, so that after a reload the old
+runtime's clients are closed only once its in-flight work has drained.
+Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import httpx
+import trio
+
+from . import USER_AGENT, alertmanager, formats, templates
+from . import config as config_mod
+from .errors import ConfigError, TemplateError, UnknownDestination
+
+if TYPE_CHECKING:
+    from .config import Config, DestinationConfig, Loaded
+
+# httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
+# clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
+HTTPX_TIMEOUT_FRACTION = 0.95
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "form": "application/x-www-form-urlencoded",
+    "xml": "application/xml",
+    "text": "text/plain; charset=utf-8",
+}
+
+
+def builtin_samples() -> dict[str, alertmanager.Payload]:
+    """Sample notifications shipped with the package, used to check templates at load."""
+    folder = resources.files("gateway") / "samples"
+    samples = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            samples[entry.name] = alertmanager.decode(entry.read_bytes())
+    return samples
+
+
+class Destination:
+    """One configured destination, ready to render and send."""
+
+    def __init__(self, cfg: DestinationConfig, *, client: httpx.AsyncClient | None) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.client = client
+        self.template = cfg.template or templates.DEFAULT_TEMPLATES[cfg.format]
+        self.where = f"destination {cfg.name}: template"
+        # Configured headers win over the defaults (case-insensitively).
+        headers = {"User-Agent": USER_AGENT}
+        if cfg.format in _CONTENT_TYPES and cfg.method not in ("GET", "DELETE"):
+            headers["Content-Type"] = _CONTENT_TYPES[cfg.format]
+        configured = {k.lower() for k in cfg.headers}
+        self.headers = {k: v for k, v in headers.items() if k.lower() not in configured}
+        self.headers.update(cfg.headers)
+        # Bounds this destination's concurrent requests across all webhooks to the pool size,
+        # so no request ever queues inside httpcore's pool (where cancellation is unsafe).
+        self.pool_limiter = trio.CapacityLimiter(cfg.pool.max_connections)
+
+    @property
+    def parallel(self) -> int:
+        return max(1, self.cfg.parallel_requests)
+
+
+def _make_client(
+    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    pool = cfg.pool
+    return httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=pool.max_connections,
+            max_keepalive_connections=pool.max_keepalive_connections,
+            keepalive_expiry=float(pool.keepalive_expiry),
+        ),
+        timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
+        trust_env=False,
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def template_problems(
+    cfg: DestinationConfig, cache: templates.TemplateCache
+) -> list[tuple[str, str]]:
+    """Compile the destination's template, then render it against the built-in samples split
+    as configured: every output must encode as a valid body for the format. Returns
+    (key, reason) pairs for config.load_file's ``check_destination`` hook."""
+    from .dispatch import plan_parts  # dispatch imports runtime's types; avoid a cycle
+
+    source = cfg.template or templates.DEFAULT_TEMPLATES[cfg.format]
+    try:
+        tokens = cache.get(source, where="template")
+    except TemplateError as exc:
+        return [("template", str(exc).removeprefix("template: "))]
+    for sample_name, payload in builtin_samples().items():
+        parts = plan_parts(payload.alerts, cfg)
+        for index, part in enumerate(parts):
+            view = templates.build_view(payload, part, part_index=index, part_count=len(parts))
+            try:
+                rendered = templates.render(tokens, view, cfg.format)
+                formats.encode(cfg.format, rendered, method=cfg.method, url="http://x/")
+            except TemplateError as exc:
+                return [("template", f"renders an invalid body for sample {sample_name}: {exc}")]
+    return []
+
+
+def new_cache(cfg: Config) -> templates.TemplateCache:
+    return templates.TemplateCache(
+        max_size=cfg.template_cache.size, ttl_s=float(cfg.template_cache.ttl)
+    )
+
+
+def load(
+    path: str,
+    *,
+    cache: templates.TemplateCache | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clients: bool = True,
+) -> Runtime:
+    """Load the file, check every destination's template while loading (so that one
+    ConfigError lists config and template problems together), and build the runtime."""
+    # Template problems are found with a scratch cache: the loaded file may set other
+    # cache limits than the running one.
+    scratch = cache or templates.TemplateCache(max_size=1024, ttl_s=3600.0)
+    loaded = config_mod.load_file(path, check_destination=lambda d: template_problems(d, scratch))
+    return build(loaded, cache=cache, transport=transport, clients=clients)
+
+
+class Runtime:
+    def __init__(
+        self,
+        loaded: Loaded,
+        destinations: dict[str, Destination],
+        cache: templates.TemplateCache,
+    ) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.secrets = loaded.secrets
+        self.destinations = destinations
+        self.templates = cache
+        self._active = 0
+        self._retired = False
+        self._drained = trio.Event()
+
+    def destination(self, name: str) -> Destination:
+        dest = self.destinations.get(name)
+        if dest is None or not dest.cfg.enabled:
+            raise UnknownDestination(f"destination {name[:128]!r}: not configured or disabled")
+        return dest
+
+    @contextmanager
+    def use(self) -> Iterator[Runtime]:
+        """Mark one unit of work as using this runtime until it finishes."""
+        self._active += 1
+        try:
+            yield self
+        finally:
+            self._active -= 1
+            if self._retired and self._active == 0:
+                self._drained.set()
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    async def retire(self) -> None:
+        """Wait for in-flight work that snapshotted this runtime, then close its clients."""
+        self._retired = True
+        if self._active:
+            await self._drained.wait()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True):
+            for dest in self.destinations.values():
+                if dest.client is not None:
+                    await dest.client.aclose()
+
+
+def build(
+    loaded: Loaded,
+    *,
+    cache: templates.TemplateCache | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clients: bool = True,
+) -> Runtime:
+    """Compile every template and check it against the samples; then create clients.
+    Raises ConfigError with every problem found; creates no client unless all is well."""
+    cfg = loaded.config
+    if cache is None:
+        cache = new_cache(cfg)
+    problems: list[str] = []
+    destinations: dict[str, Destination] = {}
+    for index, dcfg in enumerate(cfg.destinations):
+        problems.extend(
+            f"destinations[{index}].{key}: {reason}"
+            for key, reason in template_problems(dcfg, cache)
+        )
+        destinations[dcfg.name] = Destination(dcfg, client=None)
+    if problems:
+        raise ConfigError(problems, source=loaded.source)
+    if clients:
+        for dest in destinations.values():
+            if dest.cfg.kind == "http" and dest.cfg.enabled:
+                dest.client = _make_client(dest.cfg, transport)
+    return Runtime(loaded, destinations, cache)

@@ -1,0 +1,43 @@
+"""app.py: build the gateway's pieces in-process for tests — a runtime from YAML text, the
+Quart app around it, with an injected httpx transport and a fresh metrics registry."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client import CollectorRegistry
+from quart_trio import QuartTrio
+
+from gateway import config, runtime
+from gateway.logs import Logger
+from gateway.metrics import Metrics
+from gateway.web import AppState, create_app
+
+
+@dataclass
+class Built:
+    app: QuartTrio
+    state: AppState
+    registry: CollectorRegistry
+    log: io.StringIO
+
+    def log_text(self) -> str:
+        return self.log.getvalue()
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+
+def build_app(yaml_text: str, transport: httpx.AsyncBaseTransport | None = None) -> Built:
+    loaded = config.load_text(yaml_text, environ={})
+    rt = runtime.build(loaded, transport=transport)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.watch_template_cache(rt.templates.statistics)
+    log = io.StringIO()
+    logger = Logger(stream=log, level="debug", journal=False)
+    logger.configure(secrets=loaded.secrets)
+    state = AppState(runtime=rt, metrics=metrics, logger=logger, ready=True)
+    return Built(create_app(state), state, registry, log)
