@@ -10,11 +10,14 @@ Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import certifi
 import httpx
 import trio
 
@@ -23,7 +26,7 @@ from . import config as config_mod
 from .errors import ConfigError, TemplateError, UnknownDestination
 
 if TYPE_CHECKING:
-    from .config import Config, DestinationConfig, Loaded
+    from .config import ClientTLSConfig, Config, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -71,6 +74,23 @@ class Destination:
         return max(1, self.cfg.parallel_requests)
 
 
+def _ssl_context(tls: ClientTLSConfig) -> ssl.SSLContext | bool:
+    """The destination's TLS settings as httpx's ``verify``; raises OSError/SSLError for a
+    file that cannot be read or parsed (reported as a config problem by ``build``)."""
+    if not (tls.ca_file or tls.cert_file or tls.insecure_skip_verify):
+        return True  # httpx's default: certifi's CA bundle
+    if tls.ca_file:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+    else:
+        context = ssl.create_default_context(cafile=certifi.where())
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_file:
+        context.load_cert_chain(tls.cert_file, tls.key_file or None)
+    return context
+
+
 def _make_client(
     cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
@@ -82,9 +102,37 @@ def _make_client(
             keepalive_expiry=float(pool.keepalive_expiry),
         ),
         timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
+        verify=_ssl_context(cfg.tls),
+        proxy=cfg.proxy_url or None,
+        http2=cfg.http2,
         trust_env=False,
         follow_redirects=False,
         transport=transport,
+    )
+
+
+def _file_stamp(path: str) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def client_key(cfg: DestinationConfig) -> tuple[object, ...]:
+    """Everything an outbound client is built from. A reload reuses the running client
+    (and its warm connections) of a destination whose key is unchanged; URL, headers and
+    template are per request, so changing them keeps the client. A rewritten certificate
+    file changes the key even under the same path."""
+    files = (cfg.tls.ca_file, cfg.tls.cert_file, cfg.tls.key_file)
+    return (
+        cfg.kind,
+        cfg.timeout,
+        cfg.pool,
+        cfg.tls,
+        cfg.proxy_url,
+        cfg.http2,
+        tuple(_file_stamp(f) for f in files if f),
     )
 
 
@@ -150,6 +198,8 @@ class Runtime:
         self._active = 0
         self._retired = False
         self._drained = trio.Event()
+        self._handed_over: set[int] = set()  # id() of clients a newer runtime now owns
+        self.warnings: list[str] = []  # for the log: e.g. TLS verification turned off
 
     def destination(self, name: str) -> Destination:
         dest = self.destinations.get(name)
@@ -182,8 +232,18 @@ class Runtime:
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             for dest in self.destinations.values():
-                if dest.client is not None:
+                if dest.client is not None and id(dest.client) not in self._handed_over:
                     await dest.client.aclose()
+
+    def hand_over(self, name: str, cfg: DestinationConfig) -> Destination | None:
+        """The running destination ``name`` if its client can serve ``cfg`` unchanged; its
+        client (and pool limiter, which bounds that client's pool) then belong to the
+        caller, and ``aclose`` leaves them open."""
+        dest = self.destinations.get(name)
+        if dest is None or dest.client is None or client_key(dest.cfg) != client_key(cfg):
+            return None
+        self._handed_over.add(id(dest.client))
+        return dest
 
 
 def build(
@@ -192,8 +252,10 @@ def build(
     cache: templates.TemplateCache | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clients: bool = True,
+    previous: Runtime | None = None,
 ) -> Runtime:
-    """Compile every template and check it against the samples; then create clients.
+    """Compile every template and check it against the samples; then create clients
+    (reusing ``previous``'s where nothing they are built from changed).
     Raises ConfigError with every problem found; creates no client unless all is well."""
     cfg = loaded.config
     if cache is None:
@@ -208,8 +270,45 @@ def build(
         destinations[dcfg.name] = Destination(dcfg, client=None)
     if problems:
         raise ConfigError(problems, source=loaded.source)
+    warnings = [
+        f"destination {d.name}: tls.insecure_skip_verify is on; its server's certificate "
+        "is NOT checked"
+        for d in destinations.values()
+        if d.cfg.tls.insecure_skip_verify and d.cfg.enabled
+    ]
     if clients:
-        for dest in destinations.values():
-            if dest.cfg.kind == "http" and dest.cfg.enabled:
-                dest.client = _make_client(dest.cfg, transport)
-    return Runtime(loaded, destinations, cache)
+        _open_clients(destinations, transport, previous, loaded.source)
+    rt = Runtime(loaded, destinations, cache)
+    rt.warnings = warnings
+    return rt
+
+
+def _open_clients(
+    destinations: dict[str, Destination],
+    transport: httpx.AsyncBaseTransport | None,
+    previous: Runtime | None,
+    source: str,
+) -> None:
+    """Give every enabled http destination a client: the previous runtime's where nothing
+    it is built from changed, else a new one. All or nothing: on a problem, the clients
+    made here are dropped unopened (they hold no connection yet) and ConfigError is raised."""
+    problems: list[str] = []
+    reused: list[tuple[Destination, Destination]] = []
+    for index, dest in enumerate(destinations.values()):
+        if dest.cfg.kind != "http" or not dest.cfg.enabled:
+            continue
+        running = previous.hand_over(dest.name, dest.cfg) if previous is not None else None
+        if running is not None:
+            reused.append((dest, running))
+            continue
+        try:
+            dest.client = _make_client(dest.cfg, transport)
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problems.append(f"destinations[{index}].tls: cannot load a certificate: {reason}")
+    if problems:
+        if previous is not None:
+            previous._handed_over.clear()
+        raise ConfigError(problems, source=source)
+    for dest, running in reused:
+        dest.client, dest.pool_limiter = running.client, running.pool_limiter
