@@ -47,7 +47,9 @@ examples:
   curl -XPOST --data @tests/data/firing-single.json localhost:8080/webhook/log
 
 signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
-endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
+endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases);
+  admin (server.admin credentials): POST /-/reload, /api/v1/info, /api/v1/destinations,
+  POST /api/v1/config/validate
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
 """
 

@@ -16,7 +16,6 @@ UNIT = "alertmanager-gateway.service"
 MAKE_TIMEOUT_S = 240
 
 
-
 def make(target: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     # PREFIX etc. instead of DESTDIR: the installed unit then names paths that exist, so
     # systemd-analyze can check that ExecStart= is executable.
@@ -65,7 +64,9 @@ def test_install_verify_and_uninstall(tmp_path: Path) -> None:
 
     analyze = shutil.which("systemd-analyze")
     if analyze is not None:
-        verify = subprocess.run([analyze, "verify", unit], capture_output=True, text=True, timeout=60)
+        verify = subprocess.run(
+            [analyze, "verify", unit], capture_output=True, text=True, timeout=60
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert verify.stderr == ""  # no warning either
 

@@ -186,3 +186,53 @@ destinations:
     assert (
         problems[1] == "destinations[2].tls: cannot load a certificate: No such file or directory"
     )
+
+
+async def test_outbound_http2_opt_in(ca: trustme.CA, tmp_path: Path) -> None:
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve
+    from quart import request
+    from quart_trio import QuartTrio
+
+    versions: list[str] = []
+    receiver = QuartTrio("receiver")
+
+    @receiver.post("/hook")
+    async def hook() -> str:
+        versions.append(request.http_version)
+        return "ok"
+
+    cert, key = write_cert(ca.issue_cert("127.0.0.1"), tmp_path, "receiver")
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    hc = HypercornConfig()
+    hc.bind = ["127.0.0.1:0"]
+    hc.certfile, hc.keyfile = cert, key
+    hc.accesslog = hc.errorlog = None
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            stop = trio.Event()
+            binds = await nursery.start(
+                lambda task_status: serve(
+                    receiver, hc, shutdown_trigger=stop.wait, task_status=task_status
+                )
+            )
+            url = binds[0]
+            built = build_app(
+                f"""
+destinations:
+  - name: h2
+    url: "{url}/hook"
+    http2: true
+    tls: {{ca_file: "{ca_path}"}}
+  - name: h1
+    url: "{url}/hook"
+    tls: {{ca_file: "{ca_path}"}}
+"""
+            )
+            client = built.app.test_client()
+            assert (await client.post("/webhook/h2", data=GROUP)).status_code == 200
+            assert (await client.post("/webhook/h1", data=GROUP)).status_code == 200
+            await built.state.runtime.aclose()
+            stop.set()
+    assert versions == ["2", "1.1"]
