@@ -200,6 +200,10 @@ class Runtime:
         self._drained = trio.Event()
         self._handed_over: set[int] = set()  # id() of clients a newer runtime now owns
         self.warnings: list[str] = []  # for the log: e.g. TLS verification turned off
+        self.closed = trio.Event()
+        # Set when this runtime shares clients with an older one (an Event, not the runtime:
+        # holding the runtime would chain every old config in memory).
+        self._predecessor_closed: trio.Event | None = None
 
     def destination(self, name: str) -> Destination:
         dest = self.destinations.get(name)
@@ -223,10 +227,17 @@ class Runtime:
         return self._active
 
     async def retire(self) -> None:
-        """Wait for in-flight work that snapshotted this runtime, then close its clients."""
+        """Wait for in-flight work that snapshotted this runtime, then close its clients.
+
+        Clients this runtime took over from its predecessor may still carry that one's
+        requests (two reloads in quick succession), so it also waits for the predecessor
+        to be closed first.
+        """
         self._retired = True
         if self._active:
             await self._drained.wait()
+        if self._predecessor_closed is not None:
+            await self._predecessor_closed.wait()
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -234,6 +245,7 @@ class Runtime:
             for dest in self.destinations.values():
                 if dest.client is not None and id(dest.client) not in self._handed_over:
                     await dest.client.aclose()
+        self.closed.set()
 
     def hand_over(self, name: str, cfg: DestinationConfig) -> Destination | None:
         """The running destination ``name`` if its client can serve ``cfg`` unchanged; its
@@ -276,10 +288,13 @@ def build(
         for d in destinations.values()
         if d.cfg.tls.insecure_skip_verify and d.cfg.enabled
     ]
+    shared = False
     if clients:
-        _open_clients(destinations, transport, previous, loaded.source)
+        shared = _open_clients(destinations, transport, previous, loaded.source)
     rt = Runtime(loaded, destinations, cache)
     rt.warnings = warnings
+    if shared and previous is not None:
+        rt._predecessor_closed = previous.closed
     return rt
 
 
@@ -288,10 +303,11 @@ def _open_clients(
     transport: httpx.AsyncBaseTransport | None,
     previous: Runtime | None,
     source: str,
-) -> None:
+) -> bool:
     """Give every enabled http destination a client: the previous runtime's where nothing
     it is built from changed, else a new one. All or nothing: on a problem, the clients
-    made here are dropped unopened (they hold no connection yet) and ConfigError is raised."""
+    made here are dropped unopened (they hold no connection yet) and ConfigError is raised.
+    Returns whether any client was taken over from ``previous``."""
     problems: list[str] = []
     reused: list[tuple[Destination, Destination]] = []
     for index, dest in enumerate(destinations.values()):
@@ -312,3 +328,4 @@ def _open_clients(
         raise ConfigError(problems, source=source)
     for dest, running in reused:
         dest.client, dest.pool_limiter = running.client, running.pool_limiter
+    return bool(reused)

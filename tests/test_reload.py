@@ -151,3 +151,32 @@ async def test_reload_during_load_fails_no_request(sink: Sink, tmp_path: Path) -
     assert set(codes) == {200}
     assert len(sink.received) == len(codes)
     assert f'gateway_config_reloads_total{{result="success"}} {reloads}.0' in metrics
+
+
+async def test_two_quick_reloads_do_not_close_a_shared_client_under_a_request(
+    sink: Sink, tmp_path: Path
+) -> None:
+    sink.behave("/b", Behaviour(delay_s=0.5))
+    async with running(tmp_path, config(sink)) as (daemon, client):
+        assert daemon.state is not None
+        first_b = daemon.state.runtime.destinations["b"].client
+        assert first_b is not None
+        answers: list[int] = []
+
+        async def post_b() -> None:
+            answers.append((await client.post("/webhook/b", content=GROUP)).status_code)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(post_b)
+            await sink.wait_for(1, path="/b")  # in flight on the first runtime's b client
+            # Reload 1 keeps b's client (shared by two runtimes); reload 2 replaces it. The
+            # second runtime has no request of its own, but must not close the shared client
+            # while the first runtime's request still uses it.
+            assert (await reload(client, tmp_path, config(sink, a_template="x"))).status_code == 200
+            assert daemon.state.runtime.destinations["b"].client is first_b
+            assert (await reload(client, tmp_path, config(sink, b_timeout="9s"))).status_code == 200
+            await trio.testing.wait_all_tasks_blocked()
+            assert not first_b.is_closed
+        assert answers == [200]
+        await trio.testing.wait_all_tasks_blocked()
+        assert first_b.is_closed
