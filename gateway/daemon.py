@@ -38,6 +38,17 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 
 CACHE_CLEANUP_INTERVAL_S = 60.0
+# What hypercorn and the app were built with at start; a reload cannot change these (the
+# rest of `server` -- auth, admin, limits, lockout, proxies -- is read per request).
+RESTART_ONLY_SETTINGS = (
+    "address",
+    "tls",
+    "read_timeout",
+    "max_body_bytes",
+    "max_header_bytes",
+    "keep_alive_timeout",
+    "drain_timeout",
+)
 STATUS_INTERVAL_S = 5.0  # how often STATUS= is refreshed (only sent when it changed)
 
 
@@ -246,6 +257,15 @@ class Daemon:
         old, self.state.runtime = self.state.runtime, new
         self._configure_logging(loaded)
         self._log_warnings(new)
+        changed = [
+            f"server.{key}"
+            for key in RESTART_ONLY_SETTINGS
+            if getattr(old.config.server, key) != getattr(new.config.server, key)
+        ]
+        if changed:
+            self.logger.warning(
+                "changed settings take effect only after a restart", settings=",".join(changed)
+            )
         self._core.start_soon(old.retire)
         self.metrics.reloads.labels("success").inc()
         self.metrics.last_reload_success.set(1)

@@ -111,6 +111,34 @@ def _make_client(
     )
 
 
+def tls_problems(cfg: Config) -> list[str]:
+    """Every certificate or key file of the config that cannot be loaded, so that start-up,
+    reload and check-config refuse it with its key path instead of failing later."""
+    problems = []
+    server_tls = cfg.server.tls
+    if server_tls is not None:
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(server_tls.cert_file, server_tls.key_file)
+            if server_tls.client_ca_file:
+                context.load_verify_locations(server_tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"server.tls: cannot load a certificate or key: {_reason(exc)}")
+    for index, dest in enumerate(cfg.destinations):
+        if dest.kind == "http" and dest.enabled:
+            try:
+                _ssl_context(dest.tls)
+            except (OSError, ssl.SSLError) as exc:
+                problems.append(
+                    f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}"
+                )
+    return problems
+
+
+def _reason(exc: OSError | ssl.SSLError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 def _file_stamp(path: str) -> tuple[str, int, int] | None:
     try:
         st = os.stat(path)
@@ -280,6 +308,7 @@ def build(
             for key, reason in template_problems(dcfg, cache)
         )
         destinations[dcfg.name] = Destination(dcfg, client=None)
+    problems.extend(tls_problems(cfg))
     if problems:
         raise ConfigError(problems, source=loaded.source)
     warnings = [
@@ -319,9 +348,8 @@ def _open_clients(
             continue
         try:
             dest.client = _make_client(dest.cfg, transport)
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(f"destinations[{index}].tls: cannot load a certificate: {reason}")
+        except (OSError, ssl.SSLError) as exc:  # a file changed since tls_problems read it
+            problems.append(f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}")
     if problems:
         if previous is not None:
             previous._handed_over.clear()

@@ -124,6 +124,13 @@ async def test_log_level_follows_the_file_on_reload(sink: Sink, tmp_path: Path) 
         assert (await client.post("/-/reload", headers=ADMIN)).status_code == 200
         assert (await client.post("/webhook/a", content=GROUP)).status_code == 200
         assert log.read_text().count("msg=delivered destination=a") == 2
+        # What only a restart can change is said, not silently ignored.
+        text = config(sink).replace('address: "127.0.0.1:0"', 'address: "127.0.0.1:1"')
+        assert (await reload(client, tmp_path, text)).status_code == 200
+        assert (
+            'msg="changed settings take effect only after a restart" settings=server.address'
+            in log.read_text()
+        )
 
 
 async def test_reload_during_load_fails_no_request(sink: Sink, tmp_path: Path) -> None:

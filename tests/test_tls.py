@@ -166,6 +166,8 @@ def test_unreadable_certificate_is_a_config_problem(tmp_path: Path) -> None:
     bad.write_text("not a certificate")
     loaded = config.load_text(
         f"""
+server:
+  tls: {{cert_file: "{bad}", key_file: "{bad}"}}
 destinations:
   - name: ok
     url: https://example.invalid/
@@ -181,11 +183,11 @@ destinations:
     with pytest.raises(ConfigError) as caught:
         runtime.build(loaded)
     problems = caught.value.problems
-    assert len(problems) == 2
-    assert problems[0].startswith("destinations[1].tls: cannot load a certificate:")
-    assert (
-        problems[1] == "destinations[2].tls: cannot load a certificate: No such file or directory"
-    )
+    assert len(problems) == 3
+    assert problems[0].startswith("server.tls: cannot load a certificate or key:")
+    assert problems[1].startswith("destinations[1].tls: cannot load a certificate:")
+    missing = "destinations[2].tls: cannot load a certificate: No such file or directory"
+    assert problems[2] == missing
 
 
 async def test_outbound_http2_opt_in(ca: trustme.CA, tmp_path: Path) -> None:
