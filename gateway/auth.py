@@ -280,6 +280,16 @@ class Guard:
         g.guard_counted = True
         return None
 
+    async def after(self, response: Response) -> Response:
+        # An answer given before the request body has fully arrived (refused here, or a
+        # 404 for an unknown destination) must end the connection: hypercorn cannot start
+        # the next request on it cleanly, and a client reusing it (Alertmanager keeps
+        # connections alive) could wait for an answer that never comes.
+        complete = getattr(getattr(request, "body", None), "_complete", None)
+        if complete is not None and not complete.is_set():
+            response.headers["Connection"] = "close"
+        return response
+
     async def teardown(self, _exc: BaseException | None) -> None:
         if g.get("guard_counted"):
             g.guard_counted = False
@@ -290,5 +300,6 @@ def install(app: QuartTrio, state: AppState) -> Guard:
     """Guard every request of ``app`` (call once, before any other before_request hook)."""
     guard = Guard(state)
     app.before_request(guard.before)
+    app.after_request(guard.after)
     app.teardown_request(guard.teardown)
     return guard
