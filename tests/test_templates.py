@@ -19,7 +19,7 @@ import yaml
 from gateway import alertmanager
 from gateway.config import Format
 from gateway.errors import TemplateError
-from gateway.formats import encode
+from gateway.formats import encode, split_stream
 from gateway.templates import (
     DEFAULT_TEMPLATES,
     FORMATS,
@@ -64,6 +64,9 @@ def encoded_text(fmt: str, rendered: str) -> Any:
         return parse_qs(enc.body.decode("ascii"), keep_blank_values=True)
     if fmt == "query":
         return parse_qs(urlsplit(enc.url).query, keep_blank_values=True)
+    if fmt == "json_stream":
+        assert enc.body is not None
+        return split_stream(enc.body)
     assert enc.body is not None
     return enc.body.decode("utf-8")
 
@@ -502,6 +505,11 @@ def check_body(fmt: str, rendered: str, view: dict[str, Any]) -> None:
                     f"/annotations/annotation[@name='{name}']"
                 )
                 assert found is not None and found.text == value
+    elif fmt == "json_stream":
+        assert [e["event"]["fingerprint"] for e in decoded] == [
+            a["fingerprint"] for a in view["alerts"]
+        ]
+        assert [e["event"]["labels"] for e in decoded] == [a["labels"] for a in view["alerts"]]
     elif fmt in ("form", "query"):
         assert decoded["status"] == [view["status"]]
         assert decoded["title"] == [view["title"]]
