@@ -593,6 +593,11 @@ def _mapped(severity: str, params: Mapping[str, Any]) -> str:
     return str(mapping.get(severity.lower()) or mapping.get("default") or severity)
 
 
+def _http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL, else "" (a javascript: link must not become one)."""
+    return value if value.lower().startswith(("http://", "https://")) else ""
+
+
 def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str, Any]:
     labels, annotations = alert.labels, alert.annotations
     starts = alert.startsAt
@@ -623,7 +628,7 @@ def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str
         "endsAt_unix": int(ends.timestamp()) if ends is not None else 0,
         "duration": duration,
         "duration_seconds": seconds,
-        "runbook_url": annotations.get("runbook_url") or annotations.get("runbook", ""),
+        "runbook_url": _http_url(annotations.get("runbook_url") or annotations.get("runbook", "")),
         "labels_text": labels_text(labels),
         "index": index,
         "number": index + 1,

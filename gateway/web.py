@@ -189,6 +189,10 @@ def create_app(state: AppState) -> QuartTrio:
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
+    from .api_preview import blueprint as preview_blueprint  # it imports this module
+
+    app.register_blueprint(preview_blueprint(state))
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
