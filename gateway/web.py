@@ -76,7 +76,9 @@ def _answer(
         "group_key": payload.groupKey,
         "processing_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    if result.mode != "single":
+    # A single-mode notification that the destination's size limits split is reported per
+    # part too, so Alertmanager's log shows which alerts went in which request.
+    if result.mode != "single" or len(result.parts) > 1:
         body["mode"] = "split"
         body["split_mode"] = result.mode
         body["results"] = [
