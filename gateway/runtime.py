@@ -10,6 +10,7 @@ Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,8 +74,11 @@ class Destination:
         # Templated url/headers; template_problems has reported any compile problem already.
         self.targets = Targets(cfg.url, cfg.headers)
         self.jq: JqProgram | None = None
+        # A program that does not compile: template_problems reports it and build() refuses
+        # the runtime.
         if cfg.engine == "jq":
-            self.jq = JqProgram(cfg.transform, cfg.format)
+            with contextlib.suppress(TemplateError):
+                self.jq = JqProgram(cfg.transform, cfg.format)
 
     @property
     def parallel(self) -> int:
