@@ -35,7 +35,8 @@ commands:
   check-config   load the config, compile and test-render every template; exit 0 if valid,
                  2 with every problem listed
   render         print each request a payload would produce for one destination (method,
-                 URL, headers with secrets masked, body) without sending anything
+                 URL, headers with secrets masked, body) without sending anything; --json
+                 prints exactly what POST /api/v1/test/<destination> answers
 """
 
 EPILOG = """\
@@ -48,6 +49,7 @@ examples:
 
 signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
 endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
+           /api/v1/test/<name>  /api/v1/emulate/<name>  (previews; admin)
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
 """
 

@@ -163,7 +163,7 @@ def load(
     # cache limits than the running one.
     scratch = cache or templates.TemplateCache(max_size=1024, ttl_s=3600.0)
     loaded = config_mod.load_file(path, check_destination=lambda d: template_problems(d, scratch))
-    return build(loaded, cache=cache, transport=transport, clients=clients)
+    return build(loaded, cache=cache, transport=transport, clients=clients, checked=True)
 
 
 class Runtime:
@@ -223,8 +223,10 @@ def build(
     cache: templates.TemplateCache | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clients: bool = True,
+    checked: bool = False,
 ) -> Runtime:
-    """Compile every template and check it against the samples; then create clients.
+    """Compile every template and check it against the samples (unless ``checked``: the
+    loader already did, through template_problems); then create clients.
     Raises ConfigError with every problem found; creates no client unless all is well."""
     cfg = loaded.config
     if cache is None:
@@ -232,10 +234,11 @@ def build(
     problems: list[str] = []
     destinations: dict[str, Destination] = {}
     for index, dcfg in enumerate(cfg.destinations):
-        problems.extend(
-            f"destinations[{index}].{key}: {reason}"
-            for key, reason in template_problems(dcfg, cache)
-        )
+        if not checked:
+            problems.extend(
+                f"destinations[{index}].{key}: {reason}"
+                for key, reason in template_problems(dcfg, cache)
+            )
         destinations[dcfg.name] = Destination(dcfg, client=None)
     if problems:
         raise ConfigError(problems, source=loaded.source)
