@@ -785,7 +785,7 @@ def _validate(
         path = f"destinations[{index}]"
         if raw is _UNRESOLVED:
             continue
-        if isinstance(raw, dict) and raw.get("preset"):
+        if isinstance(raw, dict):
             raw = presets.expand(raw, path, problems.add)
         dest = _value(DestinationConfig, raw, path, problems)
         if not isinstance(dest, DestinationConfig):

@@ -54,12 +54,26 @@ def load(name: str) -> dict[str, Any]:
     return preset
 
 
+def _text(value: object) -> object:
+    """A YAML scalar parameter as the text a template shows (``chat_id: -100123`` unquoted
+    is a number in YAML; ``true`` is written as JSON writes it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _text(v) for k, v in value.items()}
+    return value
+
+
 def expand(raw: dict[str, Any], path: str, add: Callable[[str, str], None]) -> dict[str, Any]:
-    """``raw`` (one destination as written) merged over its preset; problems go to ``add``
-    as (key path, reason). Returns ``raw`` unchanged when the preset is unknown."""
+    """``raw`` (one destination as written) merged over its preset, if it names one; problems
+    go to ``add`` as (key path, reason). Numbers and booleans in ``params`` become text."""
+    if isinstance(raw.get("params"), dict):
+        raw = {**raw, "params": {k: _text(v) for k, v in raw["params"].items()}}
     name = raw.get("preset")
-    if not isinstance(name, str):
-        return raw  # config.py reports the type
+    if not name or not isinstance(name, str):
+        return raw  # config.py reports a preset that is not a string
     try:
         preset = load(name)
     except KeyError:

@@ -54,7 +54,11 @@ def describe(request: Request, dest: Destination, secrets: frozenset[str]) -> di
     body = request.body.decode("utf-8", "replace") if request.body is not None else None
     return {
         "method": request.method,
-        "url": "(log)" if dest.cfg.kind == "log" else redact.mask_url(request.url, secrets),
+        "url": (
+            "(log)"
+            if dest.cfg.kind == "log"
+            else redact.mask_path_secrets(redact.mask_url(request.url, secrets))
+        ),
         "headers": redact.mask_headers(request.headers, secrets),
         "body": redact.scrub(body, secrets) if body is not None else None,
         "body_bytes": len(request.body) if request.body is not None else 0,

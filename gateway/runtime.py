@@ -137,7 +137,7 @@ def template_problems(
             planned = plan_requests(dest, tokens, payload)
         except TemplateError as exc:
             reason = str(exc).removeprefix(f"destination {cfg.name}: ")
-            return [(key, f"sample {sample_name}: {reason}")]
+            return [(key, f"destination {cfg.name}, sample {sample_name}: {reason}")]
         sent = [a.fingerprint for part, _ in planned.parts for a in part]
         expected = [a.fingerprint for part in plan_parts(payload.alerts, cfg) for a in part]
         assert sent == expected, "limits.plan must send every alert exactly once, in order"

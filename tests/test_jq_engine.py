@@ -67,7 +67,7 @@ def test_a_program_whose_output_is_not_valid_for_the_format_fails_naming_the_sam
         "destinations:\n  - name: d\n    url: http://x/\n    engine: jq\n    format: form\n"
         "    transform: '{nested: {a: 1}}'\n"
     )
-    assert problem.startswith("destinations[0].transform: sample ")
+    assert problem.startswith("destinations[0].transform: destination d, sample ")
     assert "member 'nested' holds an object" in problem
 
 

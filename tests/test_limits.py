@@ -143,7 +143,7 @@ def test_limits_that_cannot_be_met_fail_the_config_naming_sample_and_reason() ->
         "destinations:\n  - name: tiny\n    url: http://x/\n    limits: {max_body_bytes: 20}\n"
     )
     assert len(problems) == 1
-    assert problems[0].startswith("destinations[0].template: sample ")
+    assert problems[0].startswith("destinations[0].template: destination tiny, sample ")
     assert "over its limits" in problems[0]
 
 

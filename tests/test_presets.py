@@ -203,6 +203,21 @@ def test_telegram_escapes_alert_data_but_keeps_its_own_markup(rt: runtime.Runtim
     assert "Hostile&lt;/b&gt;&lt;script&gt;" in text  # the alert's tags, inert
     assert "<script>" not in text
     assert "javascript:" not in text  # a non-http runbook never becomes a link
-    assert shown["requests"][0]["url"] == (
-        "https://api.telegram.org/bot123456:ABC-def_1/sendMessage"
-    )
+    # The bot token is the URL's secret: masked by shape even when typed into the YAML.
+    assert shown["requests"][0]["url"] == "https://api.telegram.org/bot***/sendMessage"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown_url"),
+    [
+        ("slack", "https://hooks.slack.com/services/***"),
+        ("discord", "https://discord.com/api/webhooks/1/***"),
+        ("mattermost", "https://mm.example.com/hooks/***"),
+        ("google_chat", "https://chat.googleapis.com/v1/spaces/S/messages?key=***&token=***"),
+    ],
+)
+def test_previews_mask_webhook_urls_whose_path_is_the_secret(
+    rt: runtime.Runtime, name: str, shown_url: str
+) -> None:
+    shown = preview.preview(rt, name, PAYLOADS["data/firing-single.json"])
+    assert shown["requests"][0]["url"] == shown_url

@@ -82,7 +82,7 @@ def test_a_broken_override_names_the_destination_sample_and_reason() -> None:
         "destinations:\n  - name: s\n    preset: slack\n    url: http://x/\n"
         '    template: \'{"text": "{{title}}" \'\n'
     )
-    assert problem.startswith("destinations[0].template: sample ")
+    assert problem.startswith("destinations[0].template: destination s, sample ")
     assert "json output is not valid JSON" in problem
 
 
@@ -97,3 +97,24 @@ def test_there_is_an_example_per_preset() -> None:
     used = {line.split("preset:")[1].strip() for p in EXAMPLES for line in p.read_text().splitlines()
             if line.strip().startswith("preset:")}  # fmt: skip
     assert set(presets.names()) <= used
+
+
+def test_numbers_and_booleans_in_params_are_text() -> None:
+    (dest,) = load(
+        "destinations:\n  - name: t\n    preset: telegram\n"
+        "    params: {bot_token: '1:a', chat_id: -1001234567890, message_thread_id: 7,"
+        " timezone: UTC}\n"
+    ).destinations
+    assert dest.params["chat_id"] == "-1001234567890" and dest.params["message_thread_id"] == "7"
+    (dest,) = load(
+        "destinations:\n  - name: n\n    preset: ntfy\n"
+        "    params: {topic: t, severity_map: {critical: 5, flag: true}}\n"
+    ).destinations
+    assert dest.params["severity_map"] == {
+        "critical": "5",
+        "error": "4",
+        "warning": "4",
+        "info": "3",
+        "default": "3",
+        "flag": "true",
+    }
