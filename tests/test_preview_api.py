@@ -118,3 +118,21 @@ async def test_render_command_prints_what_the_test_endpoint_answers(tmp_path: Pa
     assert result.returncode == 0, result.stderr.decode()
     _, answer = await post(make(), "/api/v1/test/og", RESOLVED)
     assert json.loads(result.stdout) == answer
+
+
+async def test_a_named_sample_and_a_template_that_breaks_on_the_payload() -> None:
+    built = make(
+        CONFIG
+        + """  - name: raw
+    url: http://sink.test/raw
+    template: '{"d": "{{{commonLabels.raw}}}"}'
+"""
+    )
+    code, body = await post(built, "/api/v1/test/split?sample=many-alerts")
+    assert code == 200 and body["alerts_count"] == 60
+    payload = json.loads(RESOLVED)
+    payload["commonLabels"]["raw"] = 'say "hi"'
+    code, body = await post(built, "/api/v1/test/raw", json.dumps(payload).encode())
+    assert code == 422
+    assert body["error"].startswith("destination raw: part 1/1: json output is not valid JSON")
+    assert (await post(built, "/api/v1/test/split?sample=nope"))[0] == 400
