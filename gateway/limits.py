@@ -13,8 +13,8 @@ metrics and log (dispatch.py does, from the returned ``Plan``).
 Paths are dotted keys into the JSON body; ``*`` is every item of a list or value of an
 object: ``text``, ``blocks.*.text.text``, ``embeds``. A json_stream body is a list of its
 values (so ``*.event`` and, with no item_paths, the number of values). A text body is one
-text. form bodies are their field values; xml and query bodies are measured only in bytes
-and cannot be truncated.
+text. form bodies are their field values (truncated only when no field repeats); xml and
+query bodies are measured only in bytes and cannot be truncated.
 """
 
 from __future__ import annotations
@@ -203,6 +203,10 @@ def _encode(fmt: str, doc: Any) -> bytes:
 def truncate(limits: LimitsConfig, fmt: str, method: str, request: Request) -> Request:
     """Cut the request's longest texts (and lists beyond max_items) until it fits."""
     root = [_doc(fmt, request.body)]
+    if fmt == "form" and request.body is not None:
+        pairs = parse_qsl(request.body.decode("ascii"), keep_blank_values=True)
+        if len(pairs) != len(root[0]):
+            root = [None]  # repeated fields: rebuilding from a dict would drop some
     if root[0] is None:
         raise TemplateError(
             f"a {fmt} request over its limits cannot be truncated "

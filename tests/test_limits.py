@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -188,3 +189,20 @@ destinations:
     assert built.sample("gateway_deliveries_total", destination="d", outcome="success") == len(
         received
     )
+
+
+async def test_form_fields_are_truncated_but_repeated_fields_are_never_rebuilt() -> None:
+    built, rec = make(
+        "    format: form\n    limits: {max_text_chars: 200}\n"
+        '    template: \'{"d": "{{#alerts}}{{description}}{{/alerts}}", "t": "x"}\'\n'
+    )
+    assert (await post(built, big_alert_payload(1000)))[0] == 200
+    (sent,) = rec.bodies
+    fields = parse_qs(sent.decode())
+    assert len(fields["d"][0]) <= 200 and fields["d"][0].endswith(MARKER) and fields["t"] == ["x"]
+    problems = check(
+        "destinations:\n  - name: f\n    url: http://x/\n    format: form\n"
+        "    limits: {max_text_chars: 50}\n"
+        '    template: \'{"tag": ["a", "{{#alerts}}{{description}}{{/alerts}}"]}\'\n'
+    )
+    assert "cannot be truncated" in problems[0]
