@@ -90,18 +90,19 @@ async def test_an_oversized_request_head_is_refused(tmp_path: Path) -> None:
     assert small.startswith(b"HTTP/1.1 200")
 
 
-async def test_an_answer_before_the_body_arrived_closes_the_connection(tmp_path: Path) -> None:
-    # A 404 (or 401/503 from the guard) can be sent before the client finished sending its
-    # body. Such a connection must not be reused: hypercorn would not serve the next request
-    # on it, and the client (Alertmanager keeps connections alive) would wait in vain.
-    async with serving(tmp_path, "read_timeout: 5s") as (host, port):
+async def test_a_refusal_before_the_body_arrived_closes_the_connection(tmp_path: Path) -> None:
+    # The guard's 401/503/429 are sent before the client finished sending its body. Such a
+    # connection must not be reused: hypercorn would not serve the next request on it, and
+    # the client (Alertmanager keeps connections alive) would wait in vain.
+    auth = "read_timeout: 5s, auth: {bearer_tokens: [the-right-token]}"
+    async with serving(tmp_path, auth) as (host, port):
         stream = await trio.open_tcp_stream(host, port)
         async with stream:
             await stream.send_all(
-                b"POST /webhook/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+                b"POST /webhook/log HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
             )
             with trio.fail_after(10):
                 answer = await read_all(stream)
     head = answer.split(b"\r\n\r\n")[0].lower()
-    assert head.startswith(b"http/1.1 404")
+    assert head.startswith(b"http/1.1 401")
     assert b"\r\nconnection: close" in head
