@@ -111,6 +111,11 @@ async def test_no_secret_appears_in_any_answer_log_line_or_metric(
         for name in ("env-secrets", "inline-secrets", "proxied"):
             answer = await client.get(f"/api/v1/destinations/{name}", headers=ADMIN)
             seen.append(answer.text)
+        for name in ("env-secrets", "inline-secrets"):  # the previews (api_preview.py)
+            for path in (f"/api/v1/test/{name}", f"/api/v1/emulate/{name}"):
+                answer = await client.post(path, headers=ADMIN)
+                assert answer.status_code == 200, (path, answer.text)
+                seen.append(answer.text)
         # A reload that fails on a value next to a secret, then one that succeeds.
         config_path = tmp_path / "gateway.yaml"
         good = config_path.read_text()
