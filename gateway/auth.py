@@ -185,6 +185,12 @@ class Lockout:
         if len(times) >= cfg.failures:
             del self._failures[address]
             self._until[address] = now + cfg.duration
+            if len(self._until) > MAX_TRACKED_ADDRESSES:
+                for key, until in list(self._until.items()):
+                    if until <= now:
+                        del self._until[key]
+                while len(self._until) > MAX_TRACKED_ADDRESSES:  # forget the oldest lockout
+                    del self._until[next(iter(self._until))]
             return True
         if len(self._failures) > MAX_TRACKED_ADDRESSES:
             del self._failures[next(iter(self._failures))]
@@ -302,4 +308,5 @@ def install(app: QuartTrio, state: AppState) -> Guard:
     app.before_request(guard.before)
     app.after_request(guard.after)
     app.teardown_request(guard.teardown)
+    app.extensions["gateway_guard"] = guard  # for introspection and tests
     return guard

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from gateway.auth import client_address
@@ -300,3 +301,20 @@ async def test_concurrency_cap_sheds_webhooks_with_503() -> None:
             release.set()
     assert codes == [200, 200]
     assert (await call(built, "/webhook/a")).status_code == 200  # slots were given back
+
+
+async def test_lockout_tables_stay_bounded_under_an_address_spray(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import auth
+
+    monkeypatch.setattr(auth, "MAX_TRACKED_ADDRESSES", 50)
+    built = make(CONFIG.replace("failures: 3", "failures: 1"))
+    for i in range(200):
+        await call(built, "/webhook/shared", bearer("guess"), peer=f"2001:db8::{i:x}")
+    guard = built.app.extensions["gateway_guard"]
+    assert len(guard.lockout._until) <= 50
+    assert built.sample("gateway_auth_lockouts_total") == 200
+    # The most recent ones are still locked out.
+    response = await call(built, "/webhook/shared", bearer("global-token-1"), peer="2001:db8::c7")
+    assert response.status_code == 503
