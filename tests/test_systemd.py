@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ import pytest
 import trio
 
 from support.procs import Gateway, open_gateway
+from support.sink import Behaviour, Sink
 
 GUARD_S = 30
 GROUP = (Path(__file__).parent / "data" / "firing-group-unicode.json").read_bytes()
@@ -149,3 +151,32 @@ async def test_watchdog_pid_of_another_process_means_no_pings(tmp_path: Path) ->
                 assert await gw.proc.wait() == 0
     # With the watchdog on, the first ping comes before READY (test above); here none came.
     assert "WATCHDOG=1" not in listener.messages
+
+
+async def test_status_counts_webhooks_in_flight(tmp_path: Path, sink: Sink) -> None:
+    sink.behave("/slow", Behaviour(delay_s=2.0))
+    config = f"""
+server: {{address: "127.0.0.1:0"}}
+destinations:
+  - name: slow
+    url: "{sink.url}/slow"
+"""
+    with trio.fail_after(GUARD_S):
+        async with notify_socket(str(tmp_path / "notify.sock")) as listener:
+            env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+            async with open_gateway(tmp_path, config, env=env) as gw:
+                assert fields(await listener.next())["STATUS"].startswith(
+                    "serving 1 destination(s), 0 in flight"
+                )
+                async with (
+                    httpx.AsyncClient(base_url=gw.url, trust_env=False, timeout=20) as client,
+                    trio.open_nursery() as nursery,
+                ):
+                    nursery.start_soon(
+                        functools.partial(client.post, "/webhook/slow", content=GROUP)
+                    )
+                    await sink.wait_for(1)
+                    # The READY after a reload carries the summary of that moment.
+                    await reload_and_expect(gw, listener)
+                    status = fields(await listener.next())["STATUS"]
+                    assert status == "serving 1 destination(s), 1 in flight, queue depth 0"
