@@ -1,6 +1,6 @@
 """TLS with certificates made in the test (trustme): inbound TLS and mTLS on the real
-daemon, and outbound custom CA, client certificate and insecure_skip_verify against a
-loopback TLS server."""
+daemon, and outbound custom CA, client certificate, insecure_skip_verify and HTTP/2
+against loopback TLS servers, and proxy_url through a loopback proxy."""
 
 from __future__ import annotations
 
@@ -238,3 +238,23 @@ destinations:
             await built.state.runtime.aclose()
             stop.set()
     assert versions == ["2", "1.1"]
+
+
+async def test_outbound_proxy_url(sink: Sink) -> None:
+    # The sink plays an HTTP proxy: httpx sends it the absolute URL of the destination.
+    built = build_app(
+        f"""
+destinations:
+  - name: proxied
+    url: "http://destination.invalid/hook?x=1"
+    proxy_url: "{sink.url}"
+"""
+    )
+    try:
+        with trio.fail_after(GUARD_S):
+            response = await built.app.test_client().post("/webhook/proxied", data=GROUP)
+    finally:
+        await built.state.runtime.aclose()
+    assert response.status_code == 200
+    [got] = sink.received
+    assert (got.path, got.query) == ("http://destination.invalid/hook", "x=1")
