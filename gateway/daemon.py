@@ -188,6 +188,7 @@ class Daemon:
         finally:
             await state.runtime.aclose()
             self.logger.info("stopped")
+            self.notify.close()
 
     async def _serve(
         self,
