@@ -56,7 +56,10 @@ clean:  ## remove the virtualenv and caches
 
 install:  ## (root) venv in $(PREFIX), config in $(SYSCONFDIR), unit in $(UNITDIR); starts nothing
 	$(PYTHON) -m venv $(DESTDIR)$(PREFIX)
+	# setuptools reuses build/; a module deleted since the last build would be shipped.
+	rm -rf build
 	$(DESTDIR)$(PREFIX)/bin/pip install -q --disable-pip-version-check .
+	rm -rf build
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)
 	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/credentials
 	# An existing config is never overwritten.
