@@ -180,3 +180,25 @@ destinations:
                     await reload_and_expect(gw, listener)
                     status = fields(await listener.next())["STATUS"]
                     assert status == "serving 1 destination(s), 1 in flight, queue depth 0"
+
+
+async def test_credentials_from_systemd_load_credential(tmp_path: Path) -> None:
+    # What LoadCredential= does: files in a private directory named by $CREDENTIALS_DIRECTORY.
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "admin-token").write_text("cred-admin-token-123456\n")
+    config = CONFIG.replace(
+        "drain_timeout: 5s}", 'drain_timeout: 5s, admin: {bearer_tokens: ["${cred:admin-token}"]}}'
+    )
+    with trio.fail_after(GUARD_S):
+        async with open_gateway(tmp_path, config, env={"CREDENTIALS_DIRECTORY": str(creds)}) as gw:
+            async with httpx.AsyncClient(base_url=gw.url, trust_env=False) as client:
+                wrong = await client.get("/api/v1/info", headers={"Authorization": "Bearer x"})
+                assert wrong.status_code == 401
+                right = await client.get(
+                    "/api/v1/info", headers={"Authorization": "Bearer cred-admin-token-123456"}
+                )
+                assert right.status_code == 200
+            gw.proc.send_signal(signal.SIGTERM)
+            assert await gw.proc.wait() == 0
+    assert "cred-admin-token-123456" not in gw.log_text() + right.text
