@@ -72,6 +72,55 @@ class PoolConfig(Base, frozen=True):
     keepalive_expiry: Duration = Duration(30.0)
 
 
+class RetryConfig(Base, frozen=True):
+    """Retries of one part within its delivery (full jitter; see delivery.md)."""
+
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    initial_delay: Duration = Duration(0.5)
+    max_delay: Duration = Duration(10.0)
+    multiplier: Annotated[float, msgspec.Meta(ge=1.0, le=10.0)] = 2.0
+
+
+class BreakerConfig(Base, frozen=True):
+    """Circuit breaker of one destination (breaker.py)."""
+
+    enabled: bool = True
+    failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5  # consecutive
+    failure_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0  # 0 = off
+    window: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20  # outcomes the ratio looks at
+    open_duration: Duration = Duration(30.0)
+    half_open_probes: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 1
+
+
+class SuccessBodyConfig(Base, frozen=True):
+    """What a 2xx body must look like to count as delivered (Teams answers 200 + error)."""
+
+    contains: str = ""
+    json_path: str = ""  # dotted path into a JSON body, e.g. "ok" or "result.status"
+    equals: str | int | float | bool | None = None
+
+
+class DefaultsConfig(Base, frozen=True):
+    """Used by every destination that has no section of its own (replaced, not merged)."""
+
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+
+
+class DedupConfig(Base, frozen=True):
+    window: Duration = Duration(600.0)
+    max_entries: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 100_000  # 0 = off
+
+
+class SpoolConfig(Base, frozen=True):
+    """Durable queue of destinations with ``delivery: async`` (spool.py)."""
+
+    path: str = ""  # directory; "" -> $STATE_DIRECTORY (systemd) or ./state
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000
+    max_age: Duration = Duration(86400.0)
+    workers: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 4  # per destination
+
+
 class DestinationConfig(Base, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=128)]
     kind: Kind = "http"
@@ -86,6 +135,10 @@ class DestinationConfig(Base, frozen=True):
     parallel_requests: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 0  # 0 or 1 -> sequential
     timeout: Duration = Duration(10.0)  # deadline of the whole delivery of one webhook
     pool: PoolConfig = PoolConfig()
+    delivery: Literal["sync", "async"] = "sync"
+    retry: RetryConfig | None = None  # None -> defaults.retry
+    breaker: BreakerConfig | None = None  # None -> defaults.breaker
+    success_body: SuccessBodyConfig | None = None
 
 
 class ServerConfig(Base, frozen=True):
@@ -111,6 +164,9 @@ class Config(Base, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     template_cache: TemplateCacheConfig = TemplateCacheConfig()
     destinations: list[DestinationConfig] = []
+    defaults: DefaultsConfig = DefaultsConfig()
+    dedup: DedupConfig = DedupConfig()
+    spool: SpoolConfig = SpoolConfig()
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -550,6 +606,9 @@ def _value(tp: Any, value: Any, path: str, problems: _Problems) -> Any:
     """``value`` converted to ``tp`` (bad parts left out, and reported), or _INVALID."""
     if _is_struct(tp):
         return _struct(tp, value, path, problems)
+    optional = _optional_struct(tp)
+    if optional is not None:  # `retry: RetryConfig | None`: walk the section for key paths
+        return None if value is None else _struct(optional, value, path, problems)
     origin = typing.get_origin(tp)
     if origin is list:
         if not isinstance(value, list):
@@ -613,6 +672,15 @@ def _struct(cls: type[msgspec.Struct], raw: Any, path: str, problems: _Problems)
         elif field.required:
             complete = False
     return cls(**kwargs) if complete else _INVALID
+
+
+def _optional_struct(tp: Any) -> Any:
+    """S for ``S | None`` where S is a Struct, else None."""
+    args = typing.get_args(tp)
+    if len(args) == 2 and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return inner if _is_struct(inner) else None
+    return None
 
 
 def _is_section(tp: Any) -> bool:

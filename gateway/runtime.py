@@ -10,6 +10,7 @@ Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -20,10 +21,13 @@ import trio
 
 from . import USER_AGENT, alertmanager, formats, templates
 from . import config as config_mod
+from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
 
 if TYPE_CHECKING:
-    from .config import Config, DestinationConfig, Loaded
+    from collections.abc import Callable
+
+    from .config import Config, DefaultsConfig, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -49,7 +53,14 @@ def builtin_samples() -> dict[str, alertmanager.Payload]:
 class Destination:
     """One configured destination, ready to render and send."""
 
-    def __init__(self, cfg: DestinationConfig, *, client: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self,
+        cfg: DestinationConfig,
+        *,
+        client: httpx.AsyncClient | None,
+        defaults: DefaultsConfig | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.client = client
@@ -65,6 +76,15 @@ class Destination:
         # Bounds this destination's concurrent requests across all webhooks to the pool size,
         # so no request ever queues inside httpcore's pool (where cancellation is unsafe).
         self.pool_limiter = trio.CapacityLimiter(cfg.pool.max_connections)
+        # Delivery policy, resolved once here so the hot path allocates nothing per request.
+        if defaults is None:
+            defaults = config_mod.DefaultsConfig()
+        self.retry = cfg.retry if cfg.retry is not None else defaults.retry
+        self.breaker = cfg.breaker if cfg.breaker is not None else defaults.breaker
+        self.policy = RetryPolicy.from_config(self.retry)
+        self.check = SuccessCheck(cfg.success_body) if cfg.success_body is not None else None
+        self.client_timeout_s = float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION
+        self.rand = rand
 
     @property
     def parallel(self) -> int:
@@ -205,7 +225,7 @@ def build(
             f"destinations[{index}].{key}: {reason}"
             for key, reason in template_problems(dcfg, cache)
         )
-        destinations[dcfg.name] = Destination(dcfg, client=None)
+        destinations[dcfg.name] = Destination(dcfg, client=None, defaults=cfg.defaults)
     if problems:
         raise ConfigError(problems, source=loaded.source)
     if clients:

@@ -20,13 +20,14 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__, alertmanager
+from . import __version__, alertmanager, delivery_api
 from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
+from .guards import Guards
 from .metrics import UNKNOWN_DESTINATION
 
 if TYPE_CHECKING:
-    from .dispatch import DispatchResult
+    from .dispatch import DispatchResult, PartResult
     from .logs import Logger
     from .metrics import Metrics
     from .runtime import Runtime
@@ -48,6 +49,12 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
     draining: bool = False
+    # Breakers, dedup memory and spool: kept across reloads (the daemon re-configures them).
+    guards: Guards = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guards = Guards(self.metrics, self.logger)
+        self.guards.configure(self.runtime.config)
 
 
 def json_response(
@@ -76,18 +83,12 @@ def _answer(
         "group_key": payload.groupKey,
         "processing_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+    if result.duplicate:
+        body["duplicate"] = True  # delivered before: nothing was sent this time
     if result.mode != "single":
         body["mode"] = "split"
         body["split_mode"] = result.mode
-        body["results"] = [
-            {
-                "alerts": list(p.alerts),
-                "status": p.status,
-                "response_code": p.response_code,
-                "error": p.error,
-            }
-            for p in result.parts
-        ]
+        body["results"] = [_part_answer(p) for p in result.parts]
         body["summary"] = {
             "total": len(result.parts),
             "successful": len(result.parts) - result.failed,
@@ -102,6 +103,20 @@ def _answer(
         else f"not delivered: {failed[0].error}"
     )
     return json_response(504 if result.timed_out else 502, body)
+
+
+def _part_answer(part: PartResult) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "alerts": list(part.alerts),
+        "status": part.status,
+        "response_code": part.response_code,
+        "error": part.error,
+    }
+    if part.duplicate:
+        answer["duplicate"] = True
+    if part.attempts > 1:
+        answer["attempts"] = part.attempts
+    return answer
 
 
 def create_app(state: AppState) -> QuartTrio:
@@ -131,25 +146,40 @@ def create_app(state: AppState) -> QuartTrio:
             if state.draining:
                 raise Unavailable("shutting down", retry_after_s=DRAINING_RETRY_AFTER_S)
             dest = runtime.destination(name)
+            guards = state.guards
+            breaker = None if dest.cfg.delivery == "async" else guards.breaker(dest)
+            if breaker is not None:
+                breaker.allow()  # open: 503 + Retry-After at once, nothing sent
             try:
                 body = await request.get_data(cache=False, as_text=False)
             except RequestEntityTooLarge:
                 limit = int(runtime.config.server.max_body_bytes)
                 raise PayloadTooLarge(f"body: larger than max_body_bytes ({limit} bytes)") from None
             assert isinstance(body, bytes)  # as_text=False
-            payload = alertmanager.decode(body)
-            for alert in payload.alerts:
-                metrics.alerts.labels(dest.name, alert.status).inc()
-            tokens = runtime.templates.get(dest.template, where=dest.where)
-            write_timeout = float(runtime.config.server.write_timeout)
-            result = await dispatch(
-                dest,
-                payload,
-                tokens=tokens,
-                metrics=metrics,
-                logger=logger,
-                deadline_s=write_timeout,
-            )
+            recorded = False
+            try:
+                payload = alertmanager.decode(body)
+                for alert in payload.alerts:
+                    metrics.alerts.labels(dest.name, alert.status).inc()
+                if dest.cfg.delivery == "async":
+                    return await _enqueue(dest.name, payload, body, started)
+                tokens = runtime.templates.get(dest.template, where=dest.where)
+                write_timeout = float(runtime.config.server.write_timeout)
+                result = await dispatch(
+                    dest,
+                    payload,
+                    tokens=tokens,
+                    metrics=metrics,
+                    logger=logger,
+                    deadline_s=write_timeout,
+                    dedup=guards.dedup,
+                )
+                if breaker is not None and not result.duplicate:
+                    breaker.record(result.ok)
+                    recorded = True
+            finally:
+                if breaker is not None and not recorded:
+                    breaker.release()  # nothing sent (bad payload, template) or cancelled
         except TemplateError as exc:
             # A template that renders an invalid body for this payload: nothing was sent.
             # 500, not 4xx, so Alertmanager retries once the template is fixed and reloaded.
@@ -163,6 +193,27 @@ def create_app(state: AppState) -> QuartTrio:
             )
             return error_response(exc)
         return _answer(result, name, payload, started)
+
+    async def _enqueue(
+        name: str, payload: alertmanager.Payload, body: bytes, started: float
+    ) -> Response:
+        spool = state.guards.spool
+        if spool is None:
+            raise Unavailable(f"destination {name}: delivery: async, but no spool is open")
+        entry = await spool.enqueue(name, body)  # returns once fsync'd
+        return json_response(
+            202,
+            {
+                "status": "queued",
+                "destination": name,
+                "alerts_count": len(payload.alerts),
+                "group_key": payload.groupKey,
+                "id": entry,
+                "processing_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    app.register_blueprint(delivery_api.blueprint(state))
 
     @app.get("/health")
     @app.get("/-/healthy")

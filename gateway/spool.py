@@ -1,0 +1,460 @@
+"""spool.py: the durable queue behind ``delivery: async`` — and its dead letters.
+
+Owns: one SQLite database in WAL mode (``synchronous=FULL``: a commit is fsync'd before
+``enqueue`` returns, so the webhook's 202 means "on disk"), group commits (concurrent
+enqueues share one transaction, so throughput does not collapse to one fsync per webhook),
+the per-destination work queues and their workers (oldest first, at most ``workers`` at once
+per destination, a destination that fails is paused for the delay its deliverer asks), the
+dead-letter table, and the admin operations on it.
+
+What is stored is the raw webhook body, the destination name, the enqueue time (wall clock,
+so ``max_age`` holds across restarts), the attempts so far and the last error; it is rendered
+at delivery time with the runtime current then. An entry is deleted only after it was
+delivered, so a crash (``kill -9``) can repeat a delivery but never lose one.
+
+All database work runs in a worker thread (``trio.to_thread``), one call at a time, on one
+connection. Must not: render, send or retry by itself — the ``Deliver`` function given to
+``run`` does one delivery and says what to do next.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import trio
+
+from .errors import Unavailable
+
+DB_NAME = "spool.sqlite3"
+FULL_RETRY_AFTER_S = 30.0
+NO_DESTINATION_DELAY_S = 5.0  # a spooled destination missing from the config: look again later
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    dead_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_destination ON dead_letters (destination, id);
+"""
+
+
+class SpoolStats(msgspec.Struct, frozen=True):
+    depth: int
+    oldest_age_s: float
+    dead: int
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What one delivery of a spooled entry came to."""
+
+    ok: bool
+    retryable: bool = True
+    error: str | None = None
+    delay_s: float = 0.0  # before the destination's next attempt (retryable failures)
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    id: int
+    destination: str
+    enqueued_at: float
+    attempts: int
+    last_error: str | None
+    dead_at: float
+    payload: bytes | None = None  # only when showing one
+
+
+Deliver = Callable[[str, bytes, int], Awaitable[Outcome]]  # (destination, body, failures)
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.entries: dict[int, float] = {}  # id -> enqueued_at, oldest first
+        self.ready: deque[int] = deque()
+        self.lot = trio.lowlevel.ParkingLot()
+        self.paused_until = 0.0  # trio time; the destination failed and asked for a pause
+        self.failures = 0
+        self.workers = False
+
+
+class _Pending:
+    def __init__(self, destination: str, payload: bytes, at: float) -> None:
+        self.destination = destination
+        self.payload = payload
+        self.at = at
+        self.id = 0
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+
+
+def default_path(environ: dict[str, str] | None = None) -> Path:
+    """systemd's StateDirectory= (first entry of $STATE_DIRECTORY), else ./state."""
+    env = os.environ if environ is None else environ
+    state = env.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path("state")
+
+
+class Spool:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_entries: int = 100_000,
+        max_age_s: float = 86400.0,
+        workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = directory
+        self.max_entries = max_entries
+        self.max_age_s = max_age_s
+        self.workers = workers
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._db = trio.CapacityLimiter(1)
+        self._queues: dict[str, _Queue] = {}
+        self._total = 0
+        self._dead: dict[str, int] = {}
+        self._pending: list[_Pending] = []
+        self._committing = False
+        self._nursery: trio.Nursery | None = None
+        self._deliver: Deliver | None = None
+        self.on_dead: Callable[[str, str], None] | None = None  # (destination, error)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    async def open(self) -> None:
+        """Create or open the database and load the index of waiting entries."""
+        if self._conn is not None:
+            return
+        conn, entries, dead = await trio.to_thread.run_sync(self._open_db, limiter=self._db)
+        if self._conn is not None:  # opened by another task meanwhile
+            conn.close()
+            return
+        self._conn = conn
+        for id_, dest, at in entries:
+            self._add(dest, id_, at)
+        self._dead.update(dead)
+
+    def _open_db(
+        self,
+    ) -> tuple[sqlite3.Connection, list[tuple[int, str, float]], dict[str, int]]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.directory / DB_NAME, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+        entries = conn.execute(
+            "SELECT id, destination, enqueued_at FROM entries ORDER BY id"
+        ).fetchall()
+        dead = dict(
+            conn.execute("SELECT destination, count(*) FROM dead_letters GROUP BY destination")
+        )
+        return conn, entries, dead
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:
+            await self.open()
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._db)
+
+    def _add(self, dest: str, id_: int, at: float) -> _Queue:
+        queue = self._queues.get(dest)
+        if queue is None:
+            queue = self._queues[dest] = _Queue()
+        queue.entries[id_] = at
+        queue.ready.append(id_)
+        self._total += 1
+        queue.lot.unpark()
+        if not queue.workers and self._nursery is not None:
+            self._start_workers(dest, queue)
+        return queue
+
+    def _remove(self, dest: str, id_: int) -> None:
+        queue = self._queues[dest]
+        if queue.entries.pop(id_, None) is not None:
+            self._total -= 1
+
+    # -- enqueue (group commit) ----------------------------------------------------------
+
+    async def enqueue(self, destination: str, payload: bytes) -> int:
+        """Store the notification durably; return its id. Unavailable if the spool is full
+        or cannot be written."""
+        if self._total + len(self._pending) >= self.max_entries:
+            raise Unavailable(
+                f"spool full ({self.max_entries} entries)", retry_after_s=FULL_RETRY_AFTER_S
+            )
+        pending = _Pending(destination, payload, self._clock())
+        self._pending.append(pending)
+        if not self._committing:
+            # This task commits for everyone waiting. Shielded: a client that goes away must
+            # not strand the others' entries half-way.
+            self._committing = True
+            try:
+                with trio.CancelScope(shield=True):
+                    while self._pending:
+                        batch, self._pending = self._pending, []
+                        try:
+                            ids = await self._call(self._insert, batch)
+                        except (sqlite3.Error, OSError) as exc:
+                            for p in batch:
+                                p.error = exc
+                                p.done.set()
+                            continue
+                        for p, id_ in zip(batch, ids, strict=True):
+                            p.id = id_
+                            self._add(p.destination, id_, p.at)
+                            p.done.set()
+            finally:
+                self._committing = False
+        await pending.done.wait()
+        if pending.error is not None:
+            raise Unavailable(
+                f"spool not writable: {type(pending.error).__name__}: {pending.error}",
+                retry_after_s=FULL_RETRY_AFTER_S,
+            )
+        return pending.id
+
+    def _insert(self, batch: list[_Pending]) -> list[int]:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = []
+            for p in batch:
+                cur = conn.execute(
+                    "INSERT INTO entries (destination, payload, enqueued_at) VALUES (?, ?, ?)",
+                    (p.destination, p.payload, p.at),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return ids
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def run(
+        self, deliver: Deliver, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Deliver waiting entries until cancelled (the daemon's core nursery)."""
+        self._deliver = deliver
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for dest, queue in self._queues.items():
+                if queue.entries and not queue.workers:
+                    self._start_workers(dest, queue)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    def _start_workers(self, dest: str, queue: _Queue) -> None:
+        assert self._nursery is not None
+        queue.workers = True
+        for _ in range(self.workers):
+            self._nursery.start_soon(self._worker, dest, queue)
+
+    async def _worker(self, dest: str, queue: _Queue) -> None:
+        assert self._deliver is not None
+        while True:
+            while not queue.ready:
+                await queue.lot.park()
+            if queue.paused_until > trio.current_time():
+                await trio.sleep_until(queue.paused_until)
+                continue
+            id_ = queue.ready.popleft()
+            enqueued_at = queue.entries.get(id_)
+            if enqueued_at is None:
+                continue  # deleted meanwhile
+            if self._clock() - enqueued_at > self.max_age_s:
+                await self._kill(dest, id_, f"older than max_age ({self.max_age_s:g}s)")
+                continue
+            payload = await self._call(self._payload, id_)
+            if payload is None:
+                self._remove(dest, id_)
+                continue
+            outcome = await self._deliver(dest, payload, queue.failures)
+            if outcome.ok:
+                queue.failures = 0
+                await self._call(self._delete, id_)
+                self._remove(dest, id_)
+            elif not outcome.retryable:
+                await self._kill(dest, id_, outcome.error or "not retryable")
+            else:
+                queue.failures += 1
+                await self._call(self._failed, id_, outcome.error)
+                queue.ready.appendleft(id_)  # stays the oldest: delivered first next time
+                queue.paused_until = max(queue.paused_until, trio.current_time() + outcome.delay_s)
+
+    def _payload(self, id_: int) -> bytes | None:
+        assert self._conn is not None
+        row = self._conn.execute("SELECT payload FROM entries WHERE id = ?", (id_,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _delete(self, id_: int) -> None:
+        assert self._conn is not None
+        self._conn.execute("DELETE FROM entries WHERE id = ?", (id_,))
+
+    def _failed(self, id_: int, error: str | None) -> None:
+        assert self._conn is not None
+        self._conn.execute(
+            "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error, id_),
+        )
+
+    async def _kill(self, dest: str, id_: int, error: str) -> None:
+        await self._call(self._to_dead, id_, error, self._clock())
+        self._remove(dest, id_)
+        self._dead[dest] = self._dead.get(dest, 0) + 1
+        if self.on_dead is not None:
+            self.on_dead(dest, error)
+
+    def _to_dead(self, id_: int, error: str, now: float) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO dead_letters (id, destination, payload, enqueued_at, attempts,"
+            " last_error, dead_at) SELECT id, destination, payload, enqueued_at, attempts + 1,"
+            " ?, ? FROM entries WHERE id = ?",
+            (error, now, id_),
+        )
+        conn.execute("DELETE FROM entries WHERE id = ?", (id_,))
+        conn.execute("COMMIT")
+
+    # -- statistics and admin --------------------------------------------------------------
+
+    def statistics(self) -> dict[str, SpoolStats]:
+        now = self._clock()
+        stats = {}
+        for dest in sorted(set(self._queues) | set(self._dead)):
+            queue = self._queues.get(dest)
+            oldest = next(iter(queue.entries.values()), now) if queue else now
+            depth = len(queue.entries) if queue else 0
+            stats[dest] = SpoolStats(depth, max(0.0, now - oldest), self._dead.get(dest, 0))
+        return stats
+
+    async def list_dead(
+        self, *, destination: str | None = None, after: int = 0, limit: int = 50
+    ) -> list[DeadLetter]:
+        return await self._call(self._list_dead, destination, after, limit)
+
+    def _list_dead(self, destination: str | None, after: int, limit: int) -> list[DeadLetter]:
+        assert self._conn is not None
+        query = (
+            "SELECT id, destination, enqueued_at, attempts, last_error, dead_at"
+            " FROM dead_letters WHERE id > ?"
+        )
+        args: list[Any] = [after]
+        if destination is not None:
+            query += " AND destination = ?"
+            args.append(destination)
+        query += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [DeadLetter(*row) for row in self._conn.execute(query, args)]
+
+    async def get_dead(self, id_: int) -> DeadLetter | None:
+        return await self._call(self._get_dead, id_)
+
+    def _get_dead(self, id_: int) -> DeadLetter | None:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT id, destination, enqueued_at, attempts, last_error, dead_at, payload"
+            " FROM dead_letters WHERE id = ?",
+            (id_,),
+        ).fetchone()
+        if row is None:
+            return None
+        id_, dest, enqueued_at, attempts, error, dead_at, payload = row
+        return DeadLetter(id_, dest, enqueued_at, attempts, error, dead_at, bytes(payload))
+
+    async def delete_dead(self, id_: int) -> bool:
+        dest = await self._call(self._delete_dead, id_)
+        if dest is None:
+            return False
+        self._dead[dest] = max(0, self._dead.get(dest, 0) - 1)
+        return True
+
+    def _delete_dead(self, id_: int) -> str | None:
+        assert self._conn is not None
+        row = self._conn.execute(
+            "DELETE FROM dead_letters WHERE id = ? RETURNING destination", (id_,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    async def replay(self, *, id_: int | None = None, destination: str | None = None) -> int:
+        """Move one dead letter (or all of a destination's) back into the queue, with a fresh
+        enqueue time and no attempts. Returns how many."""
+        room = self.max_entries - self._total - len(self._pending)
+        if room <= 0:
+            raise Unavailable("spool full", retry_after_s=FULL_RETRY_AFTER_S)
+        moved = await self._call(self._replay, id_, destination, room, self._clock())
+        for dest, new_id, at in moved:
+            self._dead[dest] = max(0, self._dead.get(dest, 0) - 1)
+            self._add(dest, new_id, at)
+        return len(moved)
+
+    def _replay(
+        self, id_: int | None, destination: str | None, limit: int, now: float
+    ) -> list[tuple[str, int, float]]:
+        assert self._conn is not None
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if id_ is not None:
+                rows = conn.execute(
+                    "SELECT id, destination, payload FROM dead_letters WHERE id = ?", (id_,)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT id, destination, payload FROM dead_letters WHERE destination = ?"
+                    " ORDER BY id LIMIT ?",
+                    (destination, limit),
+                ).fetchall()
+            moved = []
+            for old_id, dest, payload in rows:
+                cur = conn.execute(
+                    "INSERT INTO entries (destination, payload, enqueued_at) VALUES (?, ?, ?)",
+                    (dest, payload, now),
+                )
+                conn.execute("DELETE FROM dead_letters WHERE id = ?", (old_id,))
+                assert cur.lastrowid is not None
+                moved.append((str(dest), cur.lastrowid, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return moved
