@@ -143,6 +143,14 @@ def create_app(state: AppState) -> QuartTrio:
 
     async def _webhook(runtime: Runtime, name: str, started: float) -> Response:
         try:
+            # The body is read before any early answer: a keep-alive connection whose request
+            # body was left unread stalls the client's next request on it.
+            try:
+                body = await request.get_data(cache=False, as_text=False)
+            except RequestEntityTooLarge:
+                limit = int(runtime.config.server.max_body_bytes)
+                raise PayloadTooLarge(f"body: larger than max_body_bytes ({limit} bytes)") from None
+            assert isinstance(body, bytes)  # as_text=False
             if state.draining:
                 raise Unavailable("shutting down", retry_after_s=DRAINING_RETRY_AFTER_S)
             dest = runtime.destination(name)
@@ -150,12 +158,6 @@ def create_app(state: AppState) -> QuartTrio:
             breaker = None if dest.cfg.delivery == "async" else guards.breaker(dest)
             if breaker is not None:
                 breaker.allow()  # open: 503 + Retry-After at once, nothing sent
-            try:
-                body = await request.get_data(cache=False, as_text=False)
-            except RequestEntityTooLarge:
-                limit = int(runtime.config.server.max_body_bytes)
-                raise PayloadTooLarge(f"body: larger than max_body_bytes ({limit} bytes)") from None
-            assert isinstance(body, bytes)  # as_text=False
             recorded = False
             try:
                 payload = alertmanager.decode(body)
