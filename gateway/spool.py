@@ -146,6 +146,20 @@ class Spool:
     def is_open(self) -> bool:
         return self._conn is not None
 
+    def open_now(self) -> None:
+        """``open`` for start-up, before any task uses the spool (blocks briefly)."""
+        if self._conn is None:
+            conn, entries, dead = self._open_db()
+            self._install(conn, entries, dead)
+
+    def _install(
+        self, conn: sqlite3.Connection, entries: list[tuple[int, str, float]], dead: dict[str, int]
+    ) -> None:
+        self._conn = conn
+        for id_, dest, at in entries:
+            self._add(dest, id_, at)
+        self._dead.update(dead)
+
     async def open(self) -> None:
         """Create or open the database and load the index of waiting entries."""
         if self._conn is not None:
@@ -154,10 +168,7 @@ class Spool:
         if self._conn is not None:  # opened by another task meanwhile
             conn.close()
             return
-        self._conn = conn
-        for id_, dest, at in entries:
-            self._add(dest, id_, at)
-        self._dead.update(dead)
+        self._install(conn, entries, dead)
 
     def _open_db(
         self,
