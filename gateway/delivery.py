@@ -35,6 +35,7 @@ MIN_ATTEMPT_S = 0.05
 # httpx's own timeout sits just under what is left of the trio deadline, so an attempt ends
 # with a clean httpx timeout instead of a cancellation inside httpcore (httpcore #1093).
 HTTPX_DEADLINE_FRACTION = 0.95
+TIMEOUT_SLACK_S = 0.25  # the client's own timeout is used unless the deadline is this much nearer
 _MISSING = object()
 
 
@@ -201,7 +202,8 @@ async def deliver(
         timeout = None
         if client_timeout_s is not None and math.isfinite(deadline):
             left = (deadline - trio.current_time()) * HTTPX_DEADLINE_FRACTION
-            if left < client_timeout_s:
+            # Only when it matters: a Timeout per request costs a little on the hot path.
+            if left < client_timeout_s - TIMEOUT_SLACK_S:
                 timeout = httpx.Timeout(max(left, 0.001))
         if limiter is None:
             attempt = await send(client, request, check=check, httpx_timeout=timeout)
