@@ -51,9 +51,9 @@ class Breaker:
 
     def configure(self, cfg: BreakerConfig) -> None:
         """A reload changed the settings: keep the state, use the new numbers."""
-        if cfg != self.cfg:
-            self.cfg = cfg
+        if cfg.window != self.cfg.window:
             self._window = deque(self._window, maxlen=cfg.window)
+        self.cfg = cfg  # also when equal: the registry compares by identity
 
     def retry_after_s(self) -> float:
         return max(0.0, self._opened_at + float(self.cfg.open_duration) - self._clock())

@@ -775,6 +775,12 @@ def _check_destination(
         if any(char in value for char in "\r\n\0"):
             problems.add(f"{path}.headers.{name}", "value must not contain CR, LF or NUL")
 
+    if dest.retry is not None and dest.retry.max_delay < dest.retry.initial_delay:
+        problems.add(f"{path}.retry.max_delay", "must not be less than retry.initial_delay")
+    body = dest.success_body
+    if body is not None and not body.contains and not body.json_path:
+        problems.add(f"{path}.success_body", "set contains or json_path (or remove it)")
+
     pool, pool_path = dest.pool, f"{path}.pool"
     if pool.max_keepalive_connections > pool.max_connections and usable(
         f"{pool_path}.max_connections", f"{pool_path}.max_keepalive_connections"
@@ -819,6 +825,9 @@ def _validate(
     sections = _struct(Config, others, "", problems)
     assert isinstance(sections, Config)  # Config has no required field; tree is a mapping
     _check_server(sections.server, problems)
+    retry = sections.defaults.retry
+    if retry.max_delay < retry.initial_delay:
+        problems.add("defaults.retry.max_delay", "must not be less than retry.initial_delay")
 
     raw_dests = tree.get("destinations")
     if raw_dests is None or raw_dests is _UNRESOLVED:

@@ -378,9 +378,15 @@ class Spool:
             stats[dest] = SpoolStats(depth, max(0.0, now - oldest), self._dead.get(dest, 0))
         return stats
 
+    def _absent(self) -> bool:
+        """No database yet: admin reads answer "nothing" instead of creating one."""
+        return self._conn is None and not (self.directory / DB_NAME).exists()
+
     async def list_dead(
         self, *, destination: str | None = None, after: int = 0, limit: int = 50
     ) -> list[DeadLetter]:
+        if self._absent():
+            return []
         return await self._call(self._list_dead, destination, after, limit)
 
     def _list_dead(self, destination: str | None, after: int, limit: int) -> list[DeadLetter]:
@@ -398,6 +404,8 @@ class Spool:
         return [DeadLetter(*row) for row in self._conn.execute(query, args)]
 
     async def get_dead(self, id_: int) -> DeadLetter | None:
+        if self._absent():
+            return None
         return await self._call(self._get_dead, id_)
 
     def _get_dead(self, id_: int) -> DeadLetter | None:
@@ -413,6 +421,8 @@ class Spool:
         return DeadLetter(id_, dest, enqueued_at, attempts, error, dead_at, bytes(payload))
 
     async def delete_dead(self, id_: int) -> bool:
+        if self._absent():
+            return False
         dest = await self._call(self._delete_dead, id_)
         if dest is None:
             return False
@@ -429,6 +439,8 @@ class Spool:
     async def replay(self, *, id_: int | None = None, destination: str | None = None) -> int:
         """Move one dead letter (or all of a destination's) back into the queue, with a fresh
         enqueue time and no attempts. Returns how many."""
+        if self._absent():
+            return 0
         room = self.max_entries - self._total - len(self._pending)
         if room <= 0:
             raise Unavailable("spool full", retry_after_s=FULL_RETRY_AFTER_S)

@@ -192,3 +192,15 @@ def test_retry_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError) as info:
         config.load_text(bad, environ={})
     assert "destinations[1].retry.max_attempts: expected int >= 1, got 0" in str(info.value)
+
+
+def test_inconsistent_delivery_settings_are_config_errors() -> None:
+    bad = CONFIG.replace("max_delay: 3s", "max_delay: 100ms").replace(
+        'success_body: {contains: "1"}', "success_body: {}"
+    )
+    with pytest.raises(ConfigError) as info:
+        config.load_text(bad, environ={})
+    assert info.value.problems == [
+        "defaults.retry.max_delay: must not be less than retry.initial_delay",
+        "destinations[2].success_body: set contains or json_path (or remove it)",
+    ]

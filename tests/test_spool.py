@@ -194,3 +194,13 @@ async def test_entries_older_than_max_age_become_dead_letters(tmp_path: Path) ->
             await wait_until(lambda: spool.statistics()["queued"].dead == 1)
             letters = await spool.list_dead()
             assert letters[0].last_error == "older than max_age (60s)"
+
+
+async def test_admin_reads_create_no_spool(tmp_path: Path) -> None:
+    built = build_app(CONFIG)
+    built.state.guards.attach_spool(Spool(tmp_path / "state"))
+    code, body, _ = await post(built, "/api/v1/dead-letters", method="GET")
+    assert (code, body) == (200, {"dead_letters": []})
+    assert (await post(built, "/api/v1/dead-letters/1/replay"))[0] == 404
+    assert not (tmp_path / "state").exists()
+    await built.state.runtime.aclose()
