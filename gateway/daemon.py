@@ -140,7 +140,11 @@ class Daemon:
                         self.logger.info("listening", url=url, config=self.config_path)
                     self.notify("READY=1\n" + status_line(self._summary()))
                     task_status.started(binds)
-                # hypercorn has returned: in-flight requests finished or were cancelled.
+                # hypercorn has returned: in-flight requests finished or were cancelled. Spooled
+                # deliveries in flight may finish too (else they would be sent again after the
+                # restart); entries not started stay in the spool.
+                with trio.move_on_after(float(state.runtime.config.server.drain_timeout)):
+                    await spool.wait_idle()
                 core.cancel_scope.cancel(reason="server stopped")
         finally:
             await state.runtime.aclose()
@@ -189,7 +193,11 @@ class Daemon:
         assert self.state is not None
         self.logger.info("stopping", reason=reason, in_flight=self.state.runtime.active)
         self.notify("STOPPING=1\n" + status_line(f"stopping: {reason}"))
-        self.state.draining = True
+        # Sync deliveries in flight get most of the drain time, then answer 503 (Alertmanager
+        # re-sends), before hypercorn's graceful timeout would cut them off unanswered.
+        self.state.begin_drain(float(self.state.runtime.config.server.drain_timeout) * 0.9)
+        assert self.state.guards.spool is not None
+        self.state.guards.spool.stop_taking()
         self.state.ready = False
         self.stopping.set()
 

@@ -139,6 +139,10 @@ class Spool:
         self._nursery: trio.Nursery | None = None
         self._deliver: Deliver | None = None
         self.on_dead: Callable[[str, str], None] | None = None  # (destination, error)
+        self._taking = True
+        self._busy = 0  # workers delivering right now
+        self._idle = trio.Event()
+        self._idle.set()
 
     # -- opening -------------------------------------------------------------------------
 
@@ -298,37 +302,54 @@ class Spool:
         for _ in range(self.workers):
             self._nursery.start_soon(self._worker, dest, queue)
 
+    def stop_taking(self) -> None:
+        """Shutting down: workers finish what they deliver now and take nothing new."""
+        self._taking = False
+
+    async def wait_idle(self) -> None:
+        """Until no worker is in the middle of a delivery."""
+        await self._idle.wait()
+
     async def _worker(self, dest: str, queue: _Queue) -> None:
-        assert self._deliver is not None
         while True:
-            while not queue.ready:
+            while not queue.ready or not self._taking:
                 await queue.lot.park()
             if queue.paused_until > trio.current_time():
                 await trio.sleep_until(queue.paused_until)
                 continue
-            id_ = queue.ready.popleft()
-            enqueued_at = queue.entries.get(id_)
-            if enqueued_at is None:
-                continue  # deleted meanwhile
-            if self._clock() - enqueued_at > self.max_age_s:
-                await self._kill(dest, id_, f"older than max_age ({self.max_age_s:g}s)")
-                continue
-            payload = await self._call(self._payload, id_)
-            if payload is None:
-                self._remove(dest, id_)
-                continue
-            outcome = await self._deliver(dest, payload, queue.failures)
-            if outcome.ok:
-                queue.failures = 0
-                await self._call(self._delete, id_)
-                self._remove(dest, id_)
-            elif not outcome.retryable:
-                await self._kill(dest, id_, outcome.error or "not retryable")
-            else:
-                queue.failures += 1
-                await self._call(self._failed, id_, outcome.error)
-                queue.ready.appendleft(id_)  # stays the oldest: delivered first next time
-                queue.paused_until = max(queue.paused_until, trio.current_time() + outcome.delay_s)
+            self._busy += 1
+            self._idle = trio.Event() if self._idle.is_set() else self._idle
+            try:
+                await self._work(dest, queue, queue.ready.popleft())
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._idle.set()
+
+    async def _work(self, dest: str, queue: _Queue, id_: int) -> None:
+        assert self._deliver is not None
+        enqueued_at = queue.entries.get(id_)
+        if enqueued_at is None:
+            return  # deleted meanwhile
+        if self._clock() - enqueued_at > self.max_age_s:
+            await self._kill(dest, id_, f"older than max_age ({self.max_age_s:g}s)")
+            return
+        payload = await self._call(self._payload, id_)
+        if payload is None:
+            self._remove(dest, id_)
+            return
+        outcome = await self._deliver(dest, payload, queue.failures)
+        if outcome.ok:
+            queue.failures = 0
+            await self._call(self._delete, id_)
+            self._remove(dest, id_)
+        elif not outcome.retryable:
+            await self._kill(dest, id_, outcome.error or "not retryable")
+        else:
+            queue.failures += 1
+            await self._call(self._failed, id_, outcome.error)
+            queue.ready.appendleft(id_)  # stays the oldest: delivered first next time
+            queue.paused_until = max(queue.paused_until, trio.current_time() + outcome.delay_s)
 
     def _payload(self, id_: int) -> bytes | None:
         assert self._conn is not None

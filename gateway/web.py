@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Response, request
 from quart_trio import QuartTrio
@@ -52,9 +55,30 @@ class AppState:
     # Breakers, dedup memory and spool: kept across reloads (the daemon re-configures them).
     guards: Guards = field(init=False)
 
+    # Sync deliveries in flight: on SIGTERM their deadline becomes the drain deadline, so each
+    # one answers (503) before hypercorn's graceful timeout would cut it off unanswered.
+    drain_deadline: float = math.inf
+    _in_flight: set[trio.CancelScope] = field(default_factory=set)
+
     def __post_init__(self) -> None:
         self.guards = Guards(self.metrics, self.logger)
         self.guards.configure(self.runtime.config)
+
+    def begin_drain(self, grace_s: float) -> None:
+        """Refuse new webhooks; give sync deliveries in flight ``grace_s`` to finish."""
+        self.draining = True
+        self.drain_deadline = trio.current_time() + grace_s
+        for scope in self._in_flight:
+            scope.deadline = min(scope.deadline, self.drain_deadline)
+
+    @contextmanager
+    def drain_scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope(deadline=self.drain_deadline) as scope:
+            self._in_flight.add(scope)
+            try:
+                yield scope
+            finally:
+                self._in_flight.discard(scope)
 
 
 def json_response(
@@ -167,15 +191,21 @@ def create_app(state: AppState) -> QuartTrio:
                     return await _enqueue(dest.name, payload, body, started)
                 tokens = runtime.templates.get(dest.template, where=dest.where)
                 write_timeout = float(runtime.config.server.write_timeout)
-                result = await dispatch(
-                    dest,
-                    payload,
-                    tokens=tokens,
-                    metrics=metrics,
-                    logger=logger,
-                    deadline_s=write_timeout,
-                    dedup=guards.dedup,
-                )
+                with state.drain_scope() as scope:
+                    result = await dispatch(
+                        dest,
+                        payload,
+                        tokens=tokens,
+                        metrics=metrics,
+                        logger=logger,
+                        deadline_s=write_timeout,
+                        dedup=guards.dedup,
+                    )
+                if scope.cancelled_caught:
+                    raise Unavailable(
+                        "shutting down: the drain deadline passed before delivery finished",
+                        retry_after_s=DRAINING_RETRY_AFTER_S,
+                    )
                 if breaker is not None and not result.duplicate:
                     breaker.record(result.ok)
                     recorded = True
