@@ -563,7 +563,12 @@ DESTINATIONS = config_destinations()
 
 def test_configs_ship_the_expected_destinations() -> None:
     names = [name for name, _ in DESTINATIONS]
-    assert names == ["gateway.yaml:log", "slack.yaml:slack", "webhook-json.yaml:webhook"]
+    assert names == [
+        "gateway.yaml:log",
+        "slack.yaml:slack",
+        "teams-async.yaml:teams",
+        "webhook-json.yaml:webhook",
+    ]
     default = yaml.safe_load(CONFIGS[0].read_text())
     assert default["server"]["address"] == "127.0.0.1:8080"
     assert default["destinations"][0]["kind"] == "log"
