@@ -1,11 +1,12 @@
 """spool.py: the durable queue behind ``delivery: async`` — and its dead letters.
 
-Owns: one SQLite database in WAL mode (``synchronous=FULL``: a commit is fsync'd before
-``enqueue`` returns, so the webhook's 202 means "on disk"), group commits (concurrent
-enqueues share one transaction, so throughput does not collapse to one fsync per webhook),
+Owns: the spool's life on the event loop — opening its SQLite file (spool_db.py: WAL,
+``synchronous=FULL``, so a commit is fsync'd before ``enqueue`` returns and the webhook's 202
+means "on disk"), group commits (concurrent enqueues share one transaction, so throughput
+does not collapse to one fsync per webhook),
 the per-destination work queues and their workers (oldest first, at most ``workers`` at once
-per destination, a destination that fails is paused for the delay its deliverer asks), the
-dead-letter table, and the admin operations on it.
+per destination, a destination that fails is paused for the delay its deliverer asks), and
+the admin operations on dead letters.
 
 What is stored is the raw webhook body, the destination name, the enqueue time (wall clock,
 so ``max_age`` holds across restarts), the attempts so far and the last error; it is rendered
@@ -13,50 +14,33 @@ at delivery time with the runtime current then. An entry is deleted only after i
 delivered, so a crash (``kill -9``) can repeat a delivery but never lose one.
 
 All database work runs in a worker thread (``trio.to_thread``), one call at a time, on one
-connection. Must not: render, send or retry by itself — the ``Deliver`` function given to
-``run`` does one delivery and says what to do next.
+connection; the in-memory index (ids and enqueue times per destination) mirrors the file.
+Must not: render, send or retry by itself — the ``Deliver`` function given to ``run`` does one
+delivery and says what to do next.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 import trio
 
 from .errors import Unavailable
+from .spool_db import DB_NAME, DeadLetter, SpoolDB
 
-DB_NAME = "spool.sqlite3"
+__all__ = ["DB_NAME", "DeadLetter", "Deliver", "Outcome", "Spool", "SpoolStats", "default_path"]
+
 FULL_RETRY_AFTER_S = 30.0
 NO_DESTINATION_DELAY_S = 5.0  # a spooled destination missing from the config: look again later
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    destination TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    enqueued_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY,
-    destination TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    enqueued_at REAL NOT NULL,
-    attempts INTEGER NOT NULL,
-    last_error TEXT,
-    dead_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_destination ON dead_letters (destination, id);
-"""
 
 
 class SpoolStats(msgspec.Struct, frozen=True):
@@ -72,16 +56,6 @@ class Outcome(msgspec.Struct, frozen=True):
     retryable: bool = True
     error: str | None = None
     delay_s: float = 0.0  # before the destination's next attempt (retryable failures)
-
-
-class DeadLetter(msgspec.Struct, frozen=True):
-    id: int
-    destination: str
-    enqueued_at: float
-    attempts: int
-    last_error: str | None
-    dead_at: float
-    payload: bytes | None = None  # only when showing one
 
 
 Deliver = Callable[[str, bytes, int], Awaitable[Outcome]]  # (destination, body, failures)
@@ -129,8 +103,8 @@ class Spool:
         self.max_age_s = max_age_s
         self.workers = workers
         self._clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._db = trio.CapacityLimiter(1)
+        self._db: SpoolDB | None = None
+        self._one_at_a_time = trio.CapacityLimiter(1)
         self._queues: dict[str, _Queue] = {}
         self._total = 0
         self._dead: dict[str, int] = {}
@@ -148,59 +122,47 @@ class Spool:
 
     @property
     def is_open(self) -> bool:
-        return self._conn is not None
+        return self._db is not None
 
     def open_now(self) -> None:
         """``open`` for start-up, before any task uses the spool (blocks briefly)."""
-        if self._conn is None:
-            conn, entries, dead = self._open_db()
-            self._install(conn, entries, dead)
+        if self._db is None:
+            self._install(*self._open_db())
+
+    async def open(self) -> None:
+        """Create or open the database and load the index of waiting entries."""
+        if self._db is not None:
+            return
+        opened = await trio.to_thread.run_sync(self._open_db, limiter=self._one_at_a_time)
+        if self._db is not None:  # opened by another task meanwhile
+            opened[0].close()
+            return
+        self._install(*opened)
+
+    def _open_db(self) -> tuple[SpoolDB, list[tuple[int, str, float]], dict[str, int]]:
+        db = SpoolDB.open(self.directory)
+        return db, db.waiting(), db.dead_counts()
 
     def _install(
-        self, conn: sqlite3.Connection, entries: list[tuple[int, str, float]], dead: dict[str, int]
+        self, db: SpoolDB, entries: list[tuple[int, str, float]], dead: dict[str, int]
     ) -> None:
-        self._conn = conn
+        self._db = db
         for id_, dest, at in entries:
             self._add(dest, id_, at)
         self._dead.update(dead)
 
-    async def open(self) -> None:
-        """Create or open the database and load the index of waiting entries."""
-        if self._conn is not None:
-            return
-        conn, entries, dead = await trio.to_thread.run_sync(self._open_db, limiter=self._db)
-        if self._conn is not None:  # opened by another task meanwhile
-            conn.close()
-            return
-        self._install(conn, entries, dead)
-
-    def _open_db(
-        self,
-    ) -> tuple[sqlite3.Connection, list[tuple[int, str, float]], dict[str, int]]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.directory / DB_NAME, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        entries = conn.execute(
-            "SELECT id, destination, enqueued_at FROM entries ORDER BY id"
-        ).fetchall()
-        dead = dict(
-            conn.execute("SELECT destination, count(*) FROM dead_letters GROUP BY destination")
-        )
-        return conn, entries, dead
-
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._conn is None:
+    async def _call(self, fn: Callable[[SpoolDB], T]) -> T:
+        """Run ``fn(db)`` in a thread, opening the database first if needed."""
+        if self._db is None:
             await self.open()
-        return await trio.to_thread.run_sync(fn, *args, limiter=self._db)
+        db = self._db
+        assert db is not None
+        return await trio.to_thread.run_sync(fn, db, limiter=self._one_at_a_time)
 
     def _add(self, dest: str, id_: int, at: float) -> _Queue:
         queue = self._queues.get(dest)
@@ -239,7 +201,8 @@ class Spool:
                     while self._pending:
                         batch, self._pending = self._pending, []
                         try:
-                            ids = await self._call(self._insert, batch)
+                            rows = [(p.destination, p.payload, p.at) for p in batch]
+                            ids = await self._call(functools.partial(SpoolDB.insert, batch=rows))
                         except (sqlite3.Error, OSError) as exc:
                             for p in batch:
                                 p.error = exc
@@ -258,25 +221,6 @@ class Spool:
                 retry_after_s=FULL_RETRY_AFTER_S,
             )
         return pending.id
-
-    def _insert(self, batch: list[_Pending]) -> list[int]:
-        assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            ids = []
-            for p in batch:
-                cur = conn.execute(
-                    "INSERT INTO entries (destination, payload, enqueued_at) VALUES (?, ?, ?)",
-                    (p.destination, p.payload, p.at),
-                )
-                assert cur.lastrowid is not None
-                ids.append(cur.lastrowid)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return ids
 
     # -- workers -------------------------------------------------------------------------
 
@@ -334,58 +278,30 @@ class Spool:
         if self._clock() - enqueued_at > self.max_age_s:
             await self._kill(dest, id_, f"older than max_age ({self.max_age_s:g}s)")
             return
-        payload = await self._call(self._payload, id_)
+        payload = await self._call(lambda db: db.payload(id_))
         if payload is None:
             self._remove(dest, id_)
             return
         outcome = await self._deliver(dest, payload, queue.failures)
         if outcome.ok:
             queue.failures = 0
-            await self._call(self._delete, id_)
+            await self._call(lambda db: db.delete(id_))
             self._remove(dest, id_)
         elif not outcome.retryable:
             await self._kill(dest, id_, outcome.error or "not retryable")
         else:
             queue.failures += 1
-            await self._call(self._failed, id_, outcome.error)
+            await self._call(lambda db: db.failed(id_, outcome.error))
             queue.ready.appendleft(id_)  # stays the oldest: delivered first next time
             queue.paused_until = max(queue.paused_until, trio.current_time() + outcome.delay_s)
 
-    def _payload(self, id_: int) -> bytes | None:
-        assert self._conn is not None
-        row = self._conn.execute("SELECT payload FROM entries WHERE id = ?", (id_,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def _delete(self, id_: int) -> None:
-        assert self._conn is not None
-        self._conn.execute("DELETE FROM entries WHERE id = ?", (id_,))
-
-    def _failed(self, id_: int, error: str | None) -> None:
-        assert self._conn is not None
-        self._conn.execute(
-            "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, id_),
-        )
-
     async def _kill(self, dest: str, id_: int, error: str) -> None:
-        await self._call(self._to_dead, id_, error, self._clock())
+        now = self._clock()
+        await self._call(lambda db: db.to_dead(id_, error, now))
         self._remove(dest, id_)
         self._dead[dest] = self._dead.get(dest, 0) + 1
         if self.on_dead is not None:
             self.on_dead(dest, error)
-
-    def _to_dead(self, id_: int, error: str, now: float) -> None:
-        assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO dead_letters (id, destination, payload, enqueued_at, attempts,"
-            " last_error, dead_at) SELECT id, destination, payload, enqueued_at, attempts + 1,"
-            " ?, ? FROM entries WHERE id = ?",
-            (error, now, id_),
-        )
-        conn.execute("DELETE FROM entries WHERE id = ?", (id_,))
-        conn.execute("COMMIT")
 
     # -- statistics and admin --------------------------------------------------------------
 
@@ -401,61 +317,28 @@ class Spool:
 
     def _absent(self) -> bool:
         """No database yet: admin reads answer "nothing" instead of creating one."""
-        return self._conn is None and not (self.directory / DB_NAME).exists()
+        return self._db is None and not (self.directory / DB_NAME).exists()
 
     async def list_dead(
         self, *, destination: str | None = None, after: int = 0, limit: int = 50
     ) -> list[DeadLetter]:
         if self._absent():
             return []
-        return await self._call(self._list_dead, destination, after, limit)
-
-    def _list_dead(self, destination: str | None, after: int, limit: int) -> list[DeadLetter]:
-        assert self._conn is not None
-        query = (
-            "SELECT id, destination, enqueued_at, attempts, last_error, dead_at"
-            " FROM dead_letters WHERE id > ?"
-        )
-        args: list[Any] = [after]
-        if destination is not None:
-            query += " AND destination = ?"
-            args.append(destination)
-        query += " ORDER BY id LIMIT ?"
-        args.append(limit)
-        return [DeadLetter(*row) for row in self._conn.execute(query, args)]
+        return await self._call(lambda db: db.list_dead(destination, after, limit))
 
     async def get_dead(self, id_: int) -> DeadLetter | None:
         if self._absent():
             return None
-        return await self._call(self._get_dead, id_)
-
-    def _get_dead(self, id_: int) -> DeadLetter | None:
-        assert self._conn is not None
-        row = self._conn.execute(
-            "SELECT id, destination, enqueued_at, attempts, last_error, dead_at, payload"
-            " FROM dead_letters WHERE id = ?",
-            (id_,),
-        ).fetchone()
-        if row is None:
-            return None
-        id_, dest, enqueued_at, attempts, error, dead_at, payload = row
-        return DeadLetter(id_, dest, enqueued_at, attempts, error, dead_at, bytes(payload))
+        return await self._call(lambda db: db.get_dead(id_))
 
     async def delete_dead(self, id_: int) -> bool:
         if self._absent():
             return False
-        dest = await self._call(self._delete_dead, id_)
+        dest = await self._call(lambda db: db.delete_dead(id_))
         if dest is None:
             return False
         self._dead[dest] = max(0, self._dead.get(dest, 0) - 1)
         return True
-
-    def _delete_dead(self, id_: int) -> str | None:
-        assert self._conn is not None
-        row = self._conn.execute(
-            "DELETE FROM dead_letters WHERE id = ? RETURNING destination", (id_,)
-        ).fetchone()
-        return None if row is None else str(row[0])
 
     async def replay(self, *, id_: int | None = None, destination: str | None = None) -> int:
         """Move one dead letter (or all of a destination's) back into the queue, with a fresh
@@ -465,40 +348,9 @@ class Spool:
         room = self.max_entries - self._total - len(self._pending)
         if room <= 0:
             raise Unavailable("spool full", retry_after_s=FULL_RETRY_AFTER_S)
-        moved = await self._call(self._replay, id_, destination, room, self._clock())
+        now = self._clock()
+        moved = await self._call(lambda db: db.replay(id_, destination, room, now))
         for dest, new_id, at in moved:
             self._dead[dest] = max(0, self._dead.get(dest, 0) - 1)
             self._add(dest, new_id, at)
         return len(moved)
-
-    def _replay(
-        self, id_: int | None, destination: str | None, limit: int, now: float
-    ) -> list[tuple[str, int, float]]:
-        assert self._conn is not None
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if id_ is not None:
-                rows = conn.execute(
-                    "SELECT id, destination, payload FROM dead_letters WHERE id = ?", (id_,)
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT id, destination, payload FROM dead_letters WHERE destination = ?"
-                    " ORDER BY id LIMIT ?",
-                    (destination, limit),
-                ).fetchall()
-            moved = []
-            for old_id, dest, payload in rows:
-                cur = conn.execute(
-                    "INSERT INTO entries (destination, payload, enqueued_at) VALUES (?, ?, ?)",
-                    (dest, payload, now),
-                )
-                conn.execute("DELETE FROM dead_letters WHERE id = ?", (old_id,))
-                assert cur.lastrowid is not None
-                moved.append((str(dest), cur.lastrowid, now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return moved

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from gateway.spool import DB_NAME, Spool
+from gateway.spool_db import SpoolDB
 from support.app import Built, build_app
 
 DATA = Path(__file__).parent / "data"
@@ -108,17 +110,19 @@ async def test_202_means_on_disk_and_every_notification_is_delivered(tmp_path: P
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (0,)
 
 
-async def test_concurrent_enqueues_share_commits(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_entries=1000)
+async def test_concurrent_enqueues_share_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commits = 0
-    insert = spool._insert
+    insert = SpoolDB.insert
 
-    def counting(batch: Any) -> list[int]:
+    def counting(db: SpoolDB, batch: Any) -> list[int]:
         nonlocal commits
         commits += 1
-        return insert(batch)
+        return insert(db, batch)
 
-    spool._insert = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(SpoolDB, "insert", counting)
+    spool = Spool(tmp_path, max_entries=1000)
     with trio.fail_after(GUARD_S):
         async with trio.open_nursery() as nursery:
             for n in range(100):
