@@ -45,7 +45,7 @@ Fields = dict[str, Scalar | list[Scalar]]
 
 _JSON_DECODER = msgspec.json.Decoder()
 # A flat object: scalars, or lists of scalars for repeated keys. Anything nested is an error
-# that msgspec reports with its path ("... got `object` - at `$[...]`").
+# (_shape_problem names the member, which msgspec's "$[...]" path does not).
 _FIELDS_DECODER = msgspec.json.Decoder(Fields)
 _BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
 # A DTD can define entities that expand without bound ("billion laughs") or refer to files;

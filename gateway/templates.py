@@ -351,8 +351,8 @@ class CacheStats(msgspec.Struct, frozen=True, kw_only=True):
     hits: int
     misses: int
     size: int
-    evictions: int  # dropped because the cache was full (least recently used first)
-    expirations: int  # dropped because unused for ttl_s (by get() or cleanup())
+    evictions: int  # entries dropped, for either reason below
+    expirations: int  # of those, dropped because unused for ttl_s; the rest because it was full
 
 
 class TemplateCache:
@@ -411,7 +411,7 @@ class TemplateCache:
             hits=self._hits,
             misses=self._misses,
             size=len(self._entries),
-            evictions=self._evictions,
+            evictions=self._evictions + self._expirations,
             expirations=self._expirations,
         )
 

@@ -4,6 +4,7 @@ shipped template (built-in defaults and config/*.yaml) against every sample payl
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,12 @@ from gateway.templates import (
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 SAMPLES = sorted(DATA.glob("*.json"))
-CONFIGS = [ROOT / "config" / "gateway.yaml", *sorted((ROOT / "config" / "examples").glob("*.yaml"))]
+CONFIGS = [
+    ROOT / "config" / "gateway.yaml",
+    ROOT / "config" / "examples" / "slack.yaml",
+    ROOT / "config" / "examples" / "teams-async.yaml",
+    ROOT / "config" / "examples" / "webhook-json.yaml",
+]
 NOW = datetime(2026, 12, 4, 16, 0, 0, tzinfo=UTC)
 NASTY = "say \"hi\"\n<b>&amp;</b> \\ / \t tab — Ünï 日本 🚨 'q'"
 
@@ -406,18 +412,6 @@ def test_alertname_and_severity_fall_back_to_the_first_alert() -> None:
     assert (view["more_count"], view["has_more"]) == (1, True)
 
 
-def test_view_build_and_render_are_fast_enough() -> None:
-    # The budget is ~50-100 µs per render of a 3-alert payload; assert a loose multiple so
-    # that only a real regression (say, rebuilding alerts per lookup) fails.
-    import timeit
-
-    payload = load("mixed-status.json")
-    tokens = tpl(yaml.safe_load(CONFIGS[0].read_text())["destinations"][0]["template"])
-    runs = 200
-    seconds = timeit.timeit(lambda: render(tokens, build_view(payload), "text"), number=runs)
-    assert seconds / runs < 0.001
-
-
 # ---------------------------------------------------------------------------------------
 # cache
 
@@ -464,7 +458,7 @@ def test_cache_expires_unused_entries() -> None:
     clock.now += 60
     assert cache.get("a", where="t") is not a  # expired: compiled again
     stats = cache.statistics()
-    assert (stats.hits, stats.misses, stats.expirations, stats.evictions) == (1, 3, 2, 0)
+    assert (stats.hits, stats.misses, stats.expirations, stats.evictions) == (1, 3, 2, 2)
     assert cache.cleanup() == 0
 
 
@@ -495,11 +489,13 @@ def check_body(fmt: str, rendered: str, view: dict[str, Any]) -> None:
     """A valid body for ``fmt`` in which every annotation arrives exactly as sent."""
     decoded = encoded_text(fmt, rendered)
     if fmt == "json":
-        texts = json.dumps(decoded, ensure_ascii=False)
-        for alert in view["alerts"][:3]:
-            assert json.dumps(alert["summary"], ensure_ascii=False)[1:-1] in texts
+        assert [a["annotations"] for a in decoded["alerts"]] == [
+            a["annotations"] for a in view["alerts"]
+        ]
+        assert [a["labels"] for a in decoded["alerts"]] == [a["labels"] for a in view["alerts"]]
+        assert decoded["truncatedAlerts"] == view["truncatedAlerts"]
     elif fmt == "xml":
-        texts = [el.text or "" for el in decoded.iter()]
+        assert len(decoded.findall("./alerts/alert")) == view["alerts_count"]
         for alert in view["alerts"][:3]:
             for name, value in alert["annotations"].items():
                 found = decoded.find(
@@ -507,28 +503,21 @@ def check_body(fmt: str, rendered: str, view: dict[str, Any]) -> None:
                     f"/annotations/annotation[@name='{name}']"
                 )
                 assert found is not None and found.text == value
-        assert texts
     elif fmt in ("form", "query"):
         assert decoded["status"] == [view["status"]]
         assert decoded["title"] == [view["title"]]
     else:
-        assert rendered.startswith(view["title"])
+        assert rendered.startswith(view["title"] + "\n")
+        for alert in view["alerts"]:
+            assert alert["summary"] in rendered
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_default_templates_render_valid_bodies(fmt: str, sample: Path) -> None:
     tokens = tpl(DEFAULT_TEMPLATES[fmt])
-    for payload, view in views_of(sample):
-        rendered = render(tokens, view, fmt)
-        check_body(fmt, rendered, view)
-        if fmt == "json":
-            body = json.loads(rendered)
-            assert [a["annotations"] for a in body["alerts"]] == [
-                a["annotations"] for a in view["alerts"]
-            ]
-            assert [a["labels"] for a in body["alerts"]] == [a["labels"] for a in view["alerts"]]
-            assert body["truncatedAlerts"] == payload.truncatedAlerts
+    for _, view in views_of(sample):
+        check_body(fmt, render(tokens, view, fmt), view)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
@@ -558,7 +547,18 @@ def config_destinations() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-DESTINATIONS = config_destinations()
+def commented_destinations() -> list[tuple[str, dict[str, Any]]]:
+    """The commented-out examples in config/gateway.yaml, as a user who uncomments one gets."""
+    text = CONFIGS[0].read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"(  # - name:.*?)(?:\n\n|\Z)", text, re.DOTALL):
+        uncommented = "\n".join(re.sub(r"^  # ?", "  ", line) for line in block.split("\n"))
+        dest = yaml.safe_load("destinations:\n" + uncommented)["destinations"][0]
+        found.append((f"gateway.yaml:#{dest['name']}", dest))
+    return found
+
+
+DESTINATIONS = config_destinations() + commented_destinations()
 
 
 def test_configs_ship_the_expected_destinations() -> None:
@@ -568,6 +568,8 @@ def test_configs_ship_the_expected_destinations() -> None:
         "slack.yaml:slack",
         "teams-async.yaml:teams",
         "webhook-json.yaml:webhook",
+        "gateway.yaml:#webhook",
+        "gateway.yaml:#slack",
     ]
     default = yaml.safe_load(CONFIGS[0].read_text())
     assert default["server"]["address"] == "127.0.0.1:8080"
@@ -584,7 +586,9 @@ def test_config_templates_render_valid_bodies(
     for _, view in views_of(sample):
         rendered = render(tokens, view, fmt)
         decoded = encoded_text(fmt, rendered)
-        if name.endswith(":webhook"):
+        if name.startswith("gateway.yaml:#"):
+            assert decoded  # parsed as its format; the fuller versions are checked below
+        elif name.endswith(":webhook"):
             assert [a["description"] for a in decoded["alerts"]] == [
                 a["description"] for a in view["alerts"]
             ]
