@@ -234,6 +234,9 @@ class Daemon:
             return exc
         old, self.state.runtime = self.state.runtime, new
         self.state.guards.configure(new.config)
+        before, after = old.config.spool, new.config.spool
+        if (before.path, before.workers) != (after.path, after.workers):
+            self.logger.warning("spool.path and spool.workers take effect at the next start")
         self._configure_logging(loaded)
         core.start_soon(old.retire)
         self.metrics.reloads.labels("success").inc()

@@ -194,7 +194,13 @@ async def test_entries_older_than_max_age_become_dead_letters(tmp_path: Path) ->
             target.status = 503
             assert (await post(built, "/webhook/queued"))[0] == 202
             await wait_until(lambda: target.calls >= 2)
-            now[0] += 61
+            now[0] += 30
+            assert built.sample("gateway_spool_depth", destination="queued") == 1
+            assert built.sample("gateway_spool_oldest_age_seconds", destination="queued") == 30
+            code, body, _ = await post(built, "/api/v1/spool", method="GET")
+            assert code == 200
+            assert body == {"destinations": {"queued": {"depth": 1, "oldest_age_s": 30, "dead": 0}}}
+            now[0] += 31
             await wait_until(lambda: spool.statistics()["queued"].dead == 1)
             letters = await spool.list_dead()
             assert letters[0].last_error == "older than max_age (60s)"
