@@ -79,6 +79,7 @@ class RetryConfig(Base, frozen=True):
     initial_delay: Duration = Duration(0.5)
     max_delay: Duration = Duration(10.0)
     multiplier: Annotated[float, msgspec.Meta(ge=1.0, le=10.0)] = 2.0
+    attempt_timeout: Duration = Duration(0.0)  # one attempt; 0 -> as long as the deadline allows
 
 
 class BreakerConfig(Base, frozen=True):

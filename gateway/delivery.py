@@ -62,10 +62,17 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     initial_delay_s: float = 0.5
     max_delay_s: float = 10.0
     multiplier: float = 2.0
+    attempt_timeout_s: float = 0.0  # 0: an attempt may use all that is left of the deadline
 
     @classmethod
     def from_config(cls, cfg: RetryConfig) -> RetryPolicy:
-        return cls(cfg.max_attempts, float(cfg.initial_delay), float(cfg.max_delay), cfg.multiplier)
+        return cls(
+            cfg.max_attempts,
+            float(cfg.initial_delay),
+            float(cfg.max_delay),
+            cfg.multiplier,
+            float(cfg.attempt_timeout),
+        )
 
     def backoff_s(self, failures: int, rand: Callable[[], float]) -> float:
         """Full jitter: uniform in [0, min(max_delay, initial * multiplier**(failures-1)))."""

@@ -83,7 +83,10 @@ class Destination:
         self.breaker = cfg.breaker if cfg.breaker is not None else defaults.breaker
         self.policy = RetryPolicy.from_config(self.retry)
         self.check = SuccessCheck(cfg.success_body) if cfg.success_body is not None else None
+        # httpx's timeout: one attempt's, or just under the whole deadline.
         self.client_timeout_s = float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION
+        if 0 < self.policy.attempt_timeout_s < self.client_timeout_s:
+            self.client_timeout_s = self.policy.attempt_timeout_s
         self.rand = rand
 
     @property
@@ -92,7 +95,7 @@ class Destination:
 
 
 def _make_client(
-    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
+    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
     pool = cfg.pool
     return httpx.AsyncClient(
@@ -101,7 +104,7 @@ def _make_client(
             max_keepalive_connections=pool.max_keepalive_connections,
             keepalive_expiry=float(pool.keepalive_expiry),
         ),
-        timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
+        timeout=httpx.Timeout(timeout_s),
         trust_env=False,
         follow_redirects=False,
         transport=transport,
@@ -231,5 +234,5 @@ def build(
     if clients:
         for dest in destinations.values():
             if dest.cfg.kind == "http" and dest.cfg.enabled:
-                dest.client = _make_client(dest.cfg, transport)
+                dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
     return Runtime(loaded, destinations, cache)

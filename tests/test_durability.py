@@ -52,12 +52,17 @@ destinations:
         Behaviour(fail_first=2, fail_status=503),
         Behaviour(fail_first=2, fail_status=429, fail_headers={"Retry-After": "0"}),
         Behaviour(fail_first=1, fail_status=200, fail_body=b"error: throttled"),
+        Behaviour(fail_first=2, fail_reset=True),
+        Behaviour(fail_first=1, fail_hang=True),
+        Behaviour(fail_first=1, delay_s=0.05),  # every answer slow; the first is a 503
     ],
-    ids=["503", "429-retry-after", "200-error-body"],
+    ids=["503", "429-retry-after", "200-error-body", "reset", "hang", "slow"],
 )
 async def test_transient_faults_deliver_every_alert_once(sink: Sink, behaviour: Behaviour) -> None:
     sink.behave("/hook", behaviour)
-    built = build_app(config(sink, success_body="{contains: ok}"))
+    # attempt_timeout lets a hung attempt end early enough to retry within the 5s deadline.
+    text = config(sink, success_body="{contains: ok}", timeout="5s")
+    built = build_app(text.replace("max_delay: 100ms", "max_delay: 100ms, attempt_timeout: 300ms"))
     client = built.app.test_client()
     with trio.fail_after(GUARD_S):
         for n in range(5):

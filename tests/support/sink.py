@@ -46,6 +46,8 @@ class Behaviour:
     # (e.g. 200 + an error text, as Teams does: set fail_status=200).
     fail_headers: dict[str, str] = field(default_factory=dict)
     fail_body: bytes | None = None
+    fail_reset: bool = False  # the first `fail_first` connections are closed unanswered
+    fail_hang: bool = False  # the first `fail_first` requests are never answered
 
 
 class _PeerGone(Exception):
@@ -140,13 +142,13 @@ class Sink:
         prefix, behaviour = self._behaviour_for(target.decode("latin-1").partition("?")[0])
         nth = self._matched.get(prefix, 0)
         self._matched[prefix] = nth + 1
-        if behaviour.hang:
+        failing = nth < behaviour.fail_first
+        if behaviour.hang or (failing and behaviour.fail_hang):
             await trio.sleep_forever()
         if behaviour.delay_s:
             await trio.sleep(behaviour.delay_s)
-        if behaviour.reset:
+        if behaviour.reset or (failing and behaviour.fail_reset):
             return False
-        failing = nth < behaviour.fail_first
         status = behaviour.fail_status if failing else behaviour.status
         body = behaviour.body
         extra: dict[str, str] = {}
