@@ -34,7 +34,7 @@ class Dedup:
         self,
         *,
         window_s: float = 600.0,
-        max_entries: int = 100_000,
+        max_entries: int = 10_000,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.window_s = window_s
