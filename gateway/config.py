@@ -110,7 +110,9 @@ class DefaultsConfig(Base, frozen=True):
 
 class DedupConfig(Base, frozen=True):
     window: Duration = Duration(600.0)
-    max_entries: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 10_000  # 0 = off; ~300-400 bytes each
+    max_entries: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = (
+        10_000  # 0 = off; ~300-400 bytes each
+    )
 
 
 class SpoolConfig(Base, frozen=True):

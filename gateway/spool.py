@@ -114,7 +114,9 @@ class Spool:
         self._deliver: Deliver | None = None
         self.on_dead: Callable[[str, str], None] | None = None  # (destination, error)
         self._taking = True
-        self._busy = 0  # workers delivering right now
+        self._busy = 0  # workers delivering right now, and the delete flusher
+        self._deletes: list[int] = []  # delivered, not yet deleted from the file
+        self._deleting = False
         self._idle = trio.Event()
         self._idle.set()
 
@@ -175,6 +177,25 @@ class Spool:
         if not queue.workers and self._nursery is not None:
             self._start_workers(dest, queue)
         return queue
+
+    def _delete_soon(self, id_: int) -> None:
+        """Delete a delivered entry in the next batch: concurrent workers share one commit.
+        Until it commits, a crash would deliver the entry again (never lose it); shutdown
+        waits for it (``wait_idle``)."""
+        self._deletes.append(id_)
+        if not self._deleting and self._nursery is not None:
+            self._deleting = True
+            self._busy_begin()
+            self._nursery.start_soon(self._flush_deletes)
+
+    async def _flush_deletes(self) -> None:
+        try:
+            while self._deletes:
+                batch, self._deletes = self._deletes, []
+                await self._call(lambda db: db.delete_many(batch))  # noqa: B023 - awaited here
+        finally:
+            self._deleting = False
+            self._busy_end()
 
     def _remove(self, dest: str, id_: int) -> None:
         queue = self._queues[dest]
@@ -251,7 +272,7 @@ class Spool:
         self._taking = False
 
     async def wait_idle(self) -> None:
-        """Until no worker is in the middle of a delivery."""
+        """Until no worker is in the middle of a delivery and every delete is committed."""
         await self._idle.wait()
 
     async def _worker(self, dest: str, queue: _Queue) -> None:
@@ -261,14 +282,21 @@ class Spool:
             if queue.paused_until > trio.current_time():
                 await trio.sleep_until(queue.paused_until)
                 continue
-            self._busy += 1
-            self._idle = trio.Event() if self._idle.is_set() else self._idle
+            self._busy_begin()
             try:
                 await self._work(dest, queue, queue.ready.popleft())
             finally:
-                self._busy -= 1
-                if not self._busy:
-                    self._idle.set()
+                self._busy_end()
+
+    def _busy_begin(self) -> None:
+        self._busy += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
+
+    def _busy_end(self) -> None:
+        self._busy -= 1
+        if not self._busy:
+            self._idle.set()
 
     async def _work(self, dest: str, queue: _Queue, id_: int) -> None:
         assert self._deliver is not None
@@ -285,8 +313,8 @@ class Spool:
         outcome = await self._deliver(dest, payload, queue.failures)
         if outcome.ok:
             queue.failures = 0
-            await self._call(lambda db: db.delete(id_))
             self._remove(dest, id_)
+            self._delete_soon(id_)
         elif not outcome.retryable:
             await self._kill(dest, id_, outcome.error or "not retryable")
         else:

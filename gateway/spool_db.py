@@ -103,8 +103,10 @@ class SpoolDB:
         row = self._conn.execute("SELECT payload FROM entries WHERE id = ?", (id_,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def delete(self, id_: int) -> None:
-        self._conn.execute("DELETE FROM entries WHERE id = ?", (id_,))
+    def delete_many(self, ids: Sequence[int]) -> None:
+        """One transaction (one fsync) for all of them."""
+        with self._transaction() as conn:
+            conn.executemany("DELETE FROM entries WHERE id = ?", [(id_,) for id_ in ids])
 
     def failed(self, id_: int, error: str | None) -> None:
         self._conn.execute(

@@ -105,6 +105,7 @@ async def test_202_means_on_disk_and_every_notification_is_delivered(tmp_path: P
             assert all(body["status"] == "queued" for _, body, _ in answers)
             await wait_until(lambda: len(target.delivered) == 40)
             await wait_until(lambda: not spool.statistics()["queued"].depth)
+            await spool.wait_idle()  # deletes are committed in batches; shutdown waits too
     assert len(set(target.delivered)) == 40  # each once
     with sqlite3.connect(tmp_path / "state" / DB_NAME) as db:
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (0,)
