@@ -10,8 +10,9 @@
     DELETE /api/v1/dead-letters/<id>
 
 Admin auth is applied by path prefix elsewhere (every route here is under /api/v1/).
-Payloads are Alertmanager's own JSON — no gateway secret is stored in them — and nothing
-here shows a URL or a header. Must not: deliver anything itself (the spool workers do).
+Payloads are Alertmanager's own JSON and errors quote a destination's answer; both are
+scrubbed of configured secrets, and nothing here shows a URL or a header.
+Must not: deliver anything itself (the spool workers do).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from quart import Blueprint, Response, request
 
 from .errors import GatewayError, PayloadError, Unavailable, UnknownDestination
+from .redact import scrub
 
 if TYPE_CHECKING:
     from .spool import DeadLetter, Spool
@@ -34,17 +36,19 @@ class NotFound(UnknownDestination):
     """404 for an admin object that does not exist."""
 
 
-def _letter(letter: DeadLetter) -> dict[str, Any]:
+def _letter(letter: DeadLetter, secrets: frozenset[str]) -> dict[str, Any]:
+    # Errors quote up to 200 characters of a destination's answer: scrub configured secrets
+    # from them (and from the payload), as the log does.
     answer: dict[str, Any] = {
         "id": letter.id,
         "destination": letter.destination,
         "enqueued_at": letter.enqueued_at,
         "attempts": letter.attempts,
-        "last_error": letter.last_error,
+        "last_error": scrub(letter.last_error, secrets) if letter.last_error else None,
         "dead_at": letter.dead_at,
     }
     if letter.payload is not None:
-        answer["payload"] = letter.payload.decode("utf-8", errors="replace")
+        answer["payload"] = scrub(letter.payload.decode("utf-8", errors="replace"), secrets)
     return answer
 
 
@@ -124,7 +128,8 @@ def blueprint(state: AppState) -> Blueprint:
         after = int_arg("after", 0)
         destination = request.args.get("destination")
         letters = await spool().list_dead(destination=destination, after=after, limit=limit)
-        body: dict[str, Any] = {"dead_letters": [_letter(x) for x in letters]}
+        secrets = state.runtime.secrets
+        body: dict[str, Any] = {"dead_letters": [_letter(x, secrets) for x in letters]}
         if len(letters) == limit:
             body["next_after"] = letters[-1].id
         return json_response(200, body)
@@ -134,7 +139,7 @@ def blueprint(state: AppState) -> Blueprint:
         letter = await spool().get_dead(id_)
         if letter is None:
             raise NotFound(f"dead letter {id_}: not found")
-        return json_response(200, _letter(letter))
+        return json_response(200, _letter(letter, state.runtime.secrets))
 
     @bp.post("/dead-letters/<int:id_>/replay")
     async def dead_replay(id_: int) -> Response:

@@ -28,6 +28,7 @@ from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
 from .guards import Guards
 from .metrics import UNKNOWN_DESTINATION
+from .redact import scrub
 
 if TYPE_CHECKING:
     from .dispatch import DispatchResult, PartResult
@@ -98,7 +99,11 @@ def error_response(exc: GatewayError, extra: dict[str, Any] | None = None) -> Re
 
 
 def _answer(
-    result: DispatchResult, dest_name: str, payload: alertmanager.Payload, started: float
+    result: DispatchResult,
+    dest_name: str,
+    payload: alertmanager.Payload,
+    started: float,
+    secrets: frozenset[str],
 ) -> Response:
     body: dict[str, Any] = {
         "status": "success" if result.ok else "error",
@@ -112,7 +117,7 @@ def _answer(
     if result.mode != "single":
         body["mode"] = "split"
         body["split_mode"] = result.mode
-        body["results"] = [_part_answer(p) for p in result.parts]
+        body["results"] = [_part_answer(p, secrets) for p in result.parts]
         body["summary"] = {
             "total": len(result.parts),
             "successful": len(result.parts) - result.failed,
@@ -121,20 +126,22 @@ def _answer(
     if result.ok:
         return json_response(200, body)
     failed = [p for p in result.parts if p.status != "success"]
+    error = scrub(failed[0].error or "", secrets)
     body["error"] = (
-        f"{len(failed)} of {len(result.parts)} part(s) not delivered: {failed[0].error}"
+        f"{len(failed)} of {len(result.parts)} part(s) not delivered: {error}"
         if len(result.parts) > 1
-        else f"not delivered: {failed[0].error}"
+        else f"not delivered: {error}"
     )
     return json_response(504 if result.timed_out else 502, body)
 
 
-def _part_answer(part: PartResult) -> dict[str, Any]:
+def _part_answer(part: PartResult, secrets: frozenset[str]) -> dict[str, Any]:
+    # Errors quote a destination's answer, which may echo a configured secret back.
     answer: dict[str, Any] = {
         "alerts": list(part.alerts),
         "status": part.status,
         "response_code": part.response_code,
-        "error": part.error,
+        "error": scrub(part.error, secrets) if part.error else None,
     }
     if part.duplicate:
         answer["duplicate"] = True
@@ -224,7 +231,7 @@ def create_app(state: AppState) -> QuartTrio:
                 "webhook rejected", destination=name, code=exc.status_code, error=str(exc)
             )
             return error_response(exc)
-        return _answer(result, name, payload, started)
+        return _answer(result, name, payload, started, runtime.secrets)
 
     async def _enqueue(
         name: str, payload: alertmanager.Payload, body: bytes, started: float

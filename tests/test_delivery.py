@@ -204,3 +204,13 @@ def test_inconsistent_delivery_settings_are_config_errors() -> None:
         "defaults.retry.max_delay: must not be less than retry.initial_delay",
         "destinations[2].success_body: set contains or json_path (or remove it)",
     ]
+
+
+async def test_an_error_that_echoes_a_secret_is_masked_in_the_answer(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    built, _ = make({"/hook": [httpx.Response(401, text="bad token t0ken-123")]})
+    built.state.runtime.secrets = frozenset({"t0ken-123"})  # as if from ${env:...}
+    code, body, _ = await post(built, "/webhook/hook")
+    assert code == 502
+    assert body["error"] == "not delivered: HTTP 401: bad token ***"

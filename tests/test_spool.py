@@ -45,13 +45,14 @@ class Target:
 
     def __init__(self) -> None:
         self.status = 200
+        self.text = "no such channel"
         self.delivered: list[str] = []
         self.calls = 0
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
         if self.status != 200:
-            return httpx.Response(self.status, text="no such channel")
+            return httpx.Response(self.status, text=self.text)
         self.delivered.append(json.loads(request.content)["group"])
         return httpx.Response(200)
 
@@ -215,3 +216,17 @@ async def test_admin_reads_create_no_spool(tmp_path: Path) -> None:
     assert (await post(built, "/api/v1/dead-letters/1/replay"))[0] == 404
     assert not (tmp_path / "state").exists()
     await built.state.runtime.aclose()
+
+
+async def test_dead_letters_never_show_a_configured_secret(tmp_path: Path) -> None:
+    with trio.fail_after(GUARD_S):
+        async with spooled(tmp_path) as (built, target, spool):
+            built.state.runtime.secrets = frozenset({"xoxb-s3cret"})  # as if from ${env:...}
+            target.status, target.text = 403, "invalid token xoxb-s3cret"
+            assert (await post(built, "/webhook/queued"))[0] == 202
+            await wait_until(lambda: spool.statistics()["queued"].dead == 1)
+            _, page, _ = await post(built, "/api/v1/dead-letters", method="GET")
+            assert page["dead_letters"][0]["last_error"] == "HTTP 403: invalid token ***"
+            letter = page["dead_letters"][0]["id"]
+            _, one, _ = await post(built, f"/api/v1/dead-letters/{letter}", method="GET")
+            assert "xoxb-s3cret" not in json.dumps(one)
