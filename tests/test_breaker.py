@@ -4,13 +4,18 @@ its state surviving a config reload."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
+from prometheus_client import CollectorRegistry
 
 from gateway import config, runtime
+from gateway.daemon import Daemon
+from gateway.logs import Logger
+from gateway.metrics import Metrics
 from support.app import Built, build_app
 
 SINGLE = (Path(__file__).parent / "data" / "firing-single.json").read_bytes()
@@ -127,3 +132,34 @@ async def test_state_survives_a_reload(autojump_clock: trio.abc.Clock) -> None:
     assert code == 503
     assert headers["Retry-After"] == "20"  # same breaker, new open_duration
     assert switch.calls == 3
+
+
+async def test_a_real_sighup_reload_keeps_the_open_breaker(tmp_path: Path) -> None:
+    """The daemon's own reload path: the destination whose name persists keeps its breaker;
+    a renamed one starts closed."""
+    text = CONFIG.replace("server: {", f"spool: {{path: '{tmp_path}'}}\nserver: {{")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    switch = Switch()
+    daemon = Daemon(
+        str(path),
+        logger=Logger(stream=io.StringIO(), journal=False),
+        metrics=Metrics(CollectorRegistry()),
+        transport=httpx.MockTransport(switch),
+    )
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(daemon.run)
+            async with httpx.AsyncClient(base_url=binds[0], trust_env=False) as client:
+                for n in range(3):
+                    response = await client.post("/webhook/hook", content=notification(n))
+                    assert response.status_code == 502
+                path.write_text(text.replace("name: ratio", "name: renamed"))
+                assert await daemon.reload(nursery) is None
+                response = await client.post("/webhook/hook", content=notification(9))
+                assert response.status_code == 503
+                assert switch.calls == 3
+                switch.up = True
+                response = await client.post("/webhook/renamed", content=notification(9))
+                assert response.status_code == 200
+            daemon.stop("test over")
