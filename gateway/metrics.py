@@ -136,6 +136,13 @@ class Metrics:
             "1 if the last configuration load or reload succeeded.",
             registry=registry,
         )
+        self.limit_actions = Counter(
+            "gateway_limit_actions",
+            "Notifications over a destination's size limits, by action: split (sent as more "
+            "parts than configured; counted once per notification) or truncate (per part cut).",
+            ["destination", "action"],
+            registry=registry,
+        )
         self.retries = Counter(
             "gateway_delivery_retries",
             "Attempts repeated after a transient failure, by destination.",

@@ -114,7 +114,9 @@ def _answer(
     }
     if result.duplicate:
         body["duplicate"] = True  # delivered before: nothing was sent this time
-    if result.mode != "single":
+    # A single-mode notification that the destination's size limits split is reported per
+    # part too, so Alertmanager's log shows which alerts went in which request.
+    if result.mode != "single" or len(result.parts) > 1:
         body["mode"] = "split"
         body["split_mode"] = result.mode
         body["results"] = [_part_answer(p, secrets) for p in result.parts]
@@ -174,8 +176,8 @@ def create_app(state: AppState) -> QuartTrio:
 
     async def _webhook(runtime: Runtime, name: str, started: float) -> Response:
         try:
-            # The body is read before any early answer: a keep-alive connection whose request
-            # body was left unread stalls the client's next request on it.
+            # The body is read before any early answer (404, 503): a keep-alive connection
+            # whose request body was left unread stalls the client's next request on it.
             try:
                 body = await request.get_data(cache=False, as_text=False)
             except RequestEntityTooLarge:
@@ -278,6 +280,10 @@ def create_app(state: AppState) -> QuartTrio:
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    from .api_preview import blueprint as preview_blueprint  # it imports this module
+
+    app.register_blueprint(preview_blueprint(state))
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
