@@ -3,6 +3,9 @@
 Every route here sits under an admin prefix (``/api/``, ``/-/reload``), so auth.py guards
 it with the admin credentials; this module does no auth of its own.
 
+Each destination shows its circuit breaker (state, consecutive failures, seconds until a
+probe) once the breaker has seen traffic.
+
 Secrets never leave through it: URLs show scheme and host only (path, query and userinfo
 masked: Slack, Telegram and others put tokens in the path), Authorization-like headers show
 their scheme word, credentials are reported as what kind and how many, templates as a hash,
@@ -32,6 +35,7 @@ from .errors import ConfigError
 from .runtime import template_problems
 
 if TYPE_CHECKING:
+    from .breaker import Breaker
     from .config import AuthConfig
     from .metrics import Metrics
     from .runtime import Destination, Runtime
@@ -79,7 +83,9 @@ def _counts(metrics: Metrics, name: str) -> dict[str, dict[str, float]]:
     return counts
 
 
-def describe(dest: Destination, rt: Runtime, metrics: Metrics) -> dict[str, Any]:
+def describe(
+    dest: Destination, rt: Runtime, metrics: Metrics, breaker: Breaker | None = None
+) -> dict[str, Any]:
     """One destination as an operator may see it: no secret, not even in part."""
     cfg, secrets = dest.cfg, rt.secrets
     template = dest.template.encode()
@@ -112,10 +118,12 @@ def describe(dest: Destination, rt: Runtime, metrics: Metrics) -> dict[str, Any]
         "in_flight": dest.pool_limiter.borrowed_tokens,
         "counts": _counts(metrics, cfg.name),
     }
-    # A breaker (another module) can show itself here without this module knowing it.
-    breaker = getattr(dest, "breaker", None)
-    if breaker is not None and hasattr(breaker, "statistics"):
-        view["breaker"] = msgspec.to_builtins(breaker.statistics())
+    if breaker is not None:
+        view["breaker"] = {
+            "state": breaker.state,
+            "consecutive_failures": breaker.consecutive,
+            "retry_after_s": round(breaker.retry_after_s(), 3) if breaker.state == "open" else 0,
+        }
     shown: dict[str, Any] = _scrubbed(view, secrets)
     return shown
 
@@ -162,7 +170,8 @@ def blueprint(state: AppState) -> Blueprint:
     @bp.get("/api/v1/destinations")
     async def destinations() -> Response:
         rt = state.runtime
-        dests = [describe(d, rt, state.metrics) for d in rt.destinations.values()]
+        find = state.guards.breakers.find
+        dests = [describe(d, rt, state.metrics, find(d.name)) for d in rt.destinations.values()]
         return _json(200, {"destinations": dests})
 
     @bp.get("/api/v1/destinations/<name>")
@@ -171,7 +180,7 @@ def blueprint(state: AppState) -> Blueprint:
         dest = rt.destinations.get(name)
         if dest is None:
             return _json(404, {"status": "error", "error": f"no destination {name[:128]!r}"})
-        return _json(200, describe(dest, rt, state.metrics))
+        return _json(200, describe(dest, rt, state.metrics, state.guards.breakers.find(name)))
 
     @bp.get("/api/v1/info")
     async def info() -> Response:

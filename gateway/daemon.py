@@ -2,7 +2,7 @@
 
     trio.run(daemon.run)
     └─ runtime (outbound httpx clients, closed last)
-       └─ core nursery: template-cache cleanup, watchdog, retiring old runtimes
+       └─ core nursery: spool workers, template-cache cleanup, watchdog, retiring old runtimes
           └─ edge nursery: hypercorn.trio.serve(app, shutdown_trigger=...), signal loop
 
 Nesting order is shutdown order. SIGTERM/SIGINT: STOPPING=1, /ready turns 503, hypercorn
@@ -18,6 +18,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -26,6 +27,7 @@ from hypercorn.trio import serve
 
 from . import config as config_mod
 from . import runtime as runtime_mod
+from . import spool as spool_mod
 from .errors import ConfigError
 from .systemd import Notifier, status_line
 from .web import AppState, create_app
@@ -165,10 +167,13 @@ class Daemon:
         self.state = state = AppState(runtime=rt, metrics=self.metrics, logger=self.logger)
         state.last_reload = {"result": "success", "at": time.time(), "sha256": rt.loaded.sha256}
         app = create_app(state)
+        spool = self._spool(rt.config)
+        self.queue_depth = lambda: sum(s.depth for s in spool.statistics().values())
         try:
             async with trio.open_nursery() as core:
                 self._core = core
                 state.reload = self.reload
+                await core.start(spool.run, self._deliver_spooled)
                 core.start_soon(self._cache_cleanup)
                 if self.notify.watchdog_s:
                     core.start_soon(self._watchdog, self.notify.watchdog_s)
@@ -183,12 +188,41 @@ class Daemon:
                     self._last_status = status_line(self._summary())
                     self.notify("READY=1\n" + self._last_status)
                     task_status.started(binds)
-                # hypercorn has returned: in-flight requests finished or were cancelled.
+                # hypercorn has returned: in-flight requests finished or were cancelled. Spooled
+                # deliveries in flight may finish too (else they would be sent again after the
+                # restart); entries not started stay in the spool.
+                with trio.move_on_after(float(state.runtime.config.server.drain_timeout)):
+                    await spool.wait_idle()
                 core.cancel_scope.cancel(reason="server stopped")
         finally:
             await state.runtime.aclose()
+            spool.close()
             self.logger.info("stopped")
             self.notify.close()
+
+    def _spool(self, config: config_mod.Config) -> spool_mod.Spool:
+        """The spool of ``delivery: async`` destinations. Its database is opened at start when
+        it exists (entries from before a restart are delivered) and otherwise on first use."""
+        assert self.state is not None
+        cfg = config.spool
+        directory = Path(cfg.path) if cfg.path else spool_mod.default_path()
+        spool = spool_mod.Spool(
+            directory,
+            max_entries=cfg.max_entries,
+            max_age_s=float(cfg.max_age),
+            workers=cfg.workers,
+        )
+        self.state.guards.attach_spool(spool)
+        self.metrics.watch_spool(spool.statistics)
+        if (directory / spool_mod.DB_NAME).exists():
+            spool.open_now()
+            depth = sum(s.depth for s in spool.statistics().values())
+            self.logger.info("spool opened", path=str(directory), waiting=depth)
+        return spool
+
+    async def _deliver_spooled(self, name: str, body: bytes, failures: int) -> spool_mod.Outcome:
+        assert self.state is not None
+        return await self.state.guards.deliver_spooled(self.state.runtime, name, body, failures)
 
     async def _serve(
         self,
@@ -208,7 +242,11 @@ class Daemon:
         assert self.state is not None
         self.logger.info("stopping", reason=reason, in_flight=self.state.runtime.active)
         self.notify("STOPPING=1\n" + status_line(f"stopping: {reason}"))
-        self.state.draining = True
+        # Sync deliveries in flight get most of the drain time, then answer 503 (Alertmanager
+        # re-sends), before hypercorn's graceful timeout would cut them off unanswered.
+        self.state.begin_drain(float(self.state.runtime.config.server.drain_timeout) * 0.9)
+        assert self.state.guards.spool is not None
+        self.state.guards.spool.stop_taking()
         self.state.ready = False
         self.stopping.set()
 
@@ -256,6 +294,10 @@ class Daemon:
             self.notify("READY=1\n" + self._last_status)
             return exc
         old, self.state.runtime = self.state.runtime, new
+        self.state.guards.configure(new.config)
+        before, after = old.config.spool, new.config.spool
+        if (before.path, before.workers) != (after.path, after.workers):
+            self.logger.warning("spool.path and spool.workers take effect at the next start")
         self._configure_logging(loaded)
         self._log_warnings(new)
         changed = [

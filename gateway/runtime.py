@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +26,15 @@ import trio
 
 from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
+from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
 from .jq_engine import JqProgram
 from .targets import Targets
 
 if TYPE_CHECKING:
-    from .config import ClientTLSConfig, Config, DestinationConfig, Loaded
+    from collections.abc import Callable
+
+    from .config import ClientTLSConfig, Config, DefaultsConfig, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -58,7 +62,14 @@ def builtin_samples() -> dict[str, alertmanager.Payload]:
 class Destination:
     """One configured destination, ready to render and send."""
 
-    def __init__(self, cfg: DestinationConfig, *, client: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self,
+        cfg: DestinationConfig,
+        *,
+        client: httpx.AsyncClient | None,
+        defaults: DefaultsConfig | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.client = client
@@ -82,6 +93,18 @@ class Destination:
         if cfg.engine == "jq":
             with contextlib.suppress(TemplateError):
                 self.jq = JqProgram(cfg.transform, cfg.format)
+        # Delivery policy, resolved once here so the hot path allocates nothing per request.
+        if defaults is None:
+            defaults = config_mod.DefaultsConfig()
+        self.retry = cfg.retry if cfg.retry is not None else defaults.retry
+        self.breaker = cfg.breaker if cfg.breaker is not None else defaults.breaker
+        self.policy = RetryPolicy.from_config(self.retry)
+        self.check = SuccessCheck(cfg.success_body) if cfg.success_body is not None else None
+        # httpx's timeout: one attempt's, or just under the whole deadline.
+        self.client_timeout_s = float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION
+        if 0 < self.policy.attempt_timeout_s < self.client_timeout_s:
+            self.client_timeout_s = self.policy.attempt_timeout_s
+        self.rand = rand
 
     @property
     def parallel(self) -> int:
@@ -106,7 +129,7 @@ def _ssl_context(tls: ClientTLSConfig) -> ssl.SSLContext | bool:
 
 
 def _make_client(
-    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
+    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
     pool = cfg.pool
     return httpx.AsyncClient(
@@ -115,7 +138,7 @@ def _make_client(
             max_keepalive_connections=pool.max_keepalive_connections,
             keepalive_expiry=float(pool.keepalive_expiry),
         ),
-        timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
+        timeout=httpx.Timeout(timeout_s),
         verify=_ssl_context(cfg.tls),
         proxy=cfg.proxy_url or None,
         http2=cfg.http2,
@@ -306,12 +329,17 @@ class Runtime:
                     await dest.client.aclose()
         self.closed.set()
 
-    def hand_over(self, name: str, cfg: DestinationConfig) -> Destination | None:
-        """The running destination ``name`` if its client can serve ``cfg`` unchanged; its
-        client (and pool limiter, which bounds that client's pool) then belong to the
-        caller, and ``aclose`` leaves them open."""
-        dest = self.destinations.get(name)
-        if dest is None or dest.client is None or client_key(dest.cfg) != client_key(cfg):
+    def hand_over(self, new: Destination) -> Destination | None:
+        """The running destination of ``new``'s name if its client can serve ``new``
+        unchanged; its client (and pool limiter, which bounds that client's pool) then
+        belong to the caller, and ``aclose`` leaves them open."""
+        dest = self.destinations.get(new.name)
+        if (
+            dest is None
+            or dest.client is None
+            or client_key(dest.cfg) != client_key(new.cfg)
+            or dest.client_timeout_s != new.client_timeout_s  # also follows defaults.retry
+        ):
             return None
         self._handed_over.add(id(dest.client))
         return dest
@@ -341,7 +369,7 @@ def build(
                 f"destinations[{index}].{key}: {reason}"
                 for key, reason in template_problems(dcfg, cache)
             )
-        destinations[dcfg.name] = Destination(dcfg, client=None)
+        destinations[dcfg.name] = Destination(dcfg, client=None, defaults=cfg.defaults)
     problems.extend(tls_problems(cfg))
     if problems:
         raise ConfigError(problems, source=loaded.source)
@@ -376,12 +404,12 @@ def _open_clients(
     for index, dest in enumerate(destinations.values()):
         if dest.cfg.kind != "http" or not dest.cfg.enabled:
             continue
-        running = previous.hand_over(dest.name, dest.cfg) if previous is not None else None
+        running = previous.hand_over(dest) if previous is not None else None
         if running is not None:
             reused.append((dest, running))
             continue
         try:
-            dest.client = _make_client(dest.cfg, transport)
+            dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
         except (OSError, ssl.SSLError) as exc:  # a file changed since tls_problems read it
             problems.append(f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}")
     if problems:

@@ -247,3 +247,36 @@ def test_show_url_keeps_only_scheme_and_host() -> None:
     assert show_url("http://u:p@h:8080/", secrets) == "http://***@h:8080/"
     assert show_url("http://h", secrets) == "http://h"
     assert show_url("http://s3cr3t.example/", secrets) == "http://***.example/"
+
+
+async def test_destinations_show_the_circuit_breaker(autojump_clock: trio.abc.Clock) -> None:
+    from support.app import build_app
+
+    async def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    built = build_app(
+        """
+server: {admin: {bearer_tokens: [admin-inline-secret-0001]}}
+defaults:
+  retry: {max_attempts: 1}
+  breaker: {failure_threshold: 2, open_duration: 10s}
+destinations:
+  - {name: down, url: "http://sink.test/down"}
+  - {name: idle, url: "http://sink.test/idle"}
+""",
+        httpx.MockTransport(down),
+    )
+    client = built.app.test_client()
+    for n in range(2):
+        body = GROUP.replace(b'"groupKey": "', f'"groupKey": "{n}'.encode())
+        assert (await client.post("/webhook/down", data=body)).status_code == 502
+    await trio.sleep(4)
+    answer = await client.get("/api/v1/destinations", headers=ADMIN)
+    by_name = {d["name"]: d for d in (await answer.get_json())["destinations"]}
+    assert by_name["down"]["breaker"] == {
+        "state": "open",
+        "consecutive_failures": 2,
+        "retry_after_s": 6.0,
+    }
+    assert "breaker" not in by_name["idle"]  # no traffic yet: no breaker to show

@@ -28,6 +28,7 @@ def config(
     return f"""
 server: {{address: "127.0.0.1:0", admin: {{bearer_tokens: [reload-admin-token]}}}}
 logging: {{level: {level}}}
+dedup: {{max_entries: 0}}  # the same sample is posted again and again: send it every time
 destinations:
   - name: a
     url: "{sink.url}/a"
