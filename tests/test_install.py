@@ -104,9 +104,10 @@ def test_unit_has_the_required_settings() -> None:
     for key, value in required.items():
         assert value in settings.get(key, []), key
     assert "@system-service" in settings["SystemCallFilter"]
-    # TimeoutStopSec must leave room for the default drain deadline (server.drain_timeout).
+    # TimeoutStopSec must leave room for the default drain: requests, then spooled
+    # deliveries in flight, each up to server.drain_timeout.
     from gateway.config import ServerConfig
 
     stop_s = int(settings["TimeoutStopSec"][0].removesuffix("s"))
-    assert stop_s > float(ServerConfig().drain_timeout) + 10
+    assert stop_s > 2 * float(ServerConfig().drain_timeout) + 10
     assert "WatchdogSec" in settings
