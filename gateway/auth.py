@@ -204,7 +204,10 @@ class Lockout:
 # The hook.
 
 
-class Guard:
+class Gatekeeper:
+    """Decides, per request, whether it may reach its route (see the module docstring).
+    Not to be confused with web.AppState.guards (breakers, dedup, spool: delivery side)."""
+
     def __init__(self, state: AppState, *, clock: Callable[[], float] = trio.current_time):
         self.state = state
         self.buckets = Buckets(clock)
@@ -302,11 +305,11 @@ class Guard:
             self.active -= 1
 
 
-def install(app: QuartTrio, state: AppState) -> Guard:
+def install(app: QuartTrio, state: AppState) -> Gatekeeper:
     """Guard every request of ``app`` (call once, before any other before_request hook)."""
-    guard = Guard(state)
+    guard = Gatekeeper(state)
     app.before_request(guard.before)
     app.after_request(guard.after)
     app.teardown_request(guard.teardown)
-    app.extensions["gateway_guard"] = guard  # for introspection and tests
+    app.extensions["gateway_gatekeeper"] = guard  # for introspection and tests
     return guard

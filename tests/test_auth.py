@@ -312,7 +312,7 @@ async def test_lockout_tables_stay_bounded_under_an_address_spray(
     built = make(CONFIG.replace("failures: 3", "failures: 1"))
     for i in range(200):
         await call(built, "/webhook/shared", bearer("guess"), peer=f"2001:db8::{i:x}")
-    guard = built.app.extensions["gateway_guard"]
+    guard = built.app.extensions["gateway_gatekeeper"]
     assert len(guard.lockout._until) <= 50
     assert built.sample("gateway_auth_lockouts_total") == 200
     # The most recent ones are still locked out.
