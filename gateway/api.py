@@ -27,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 from quart import Blueprint, Response, request
 
 from . import __version__, redact, templates
@@ -206,7 +207,9 @@ def blueprint(state: AppState) -> Blueprint:
         except UnicodeDecodeError as exc:
             error = {"path": "", "message": f"not UTF-8 text (byte {exc.start})"}
             return _json(422, {"valid": False, "errors": [error], "unresolved": []})
-        valid, errors, unresolved = validate_text(text)
+        # Test-rendering every template can take a while for a big file: off the event
+        # loop, so webhooks (and the watchdog pings) are not held up by an admin call.
+        valid, errors, unresolved = await trio.to_thread.run_sync(validate_text, text)
         answer = {"valid": valid, "errors": errors, "unresolved": unresolved}
         return _json(200 if valid else 422, answer)
 
