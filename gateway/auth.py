@@ -10,10 +10,10 @@ concurrency limits — decided by PATH PREFIX in one ``before_request`` hook.
 
 Routes added later under an admin prefix are covered without touching this module. The
 order for a guarded request: lockout (a locked-out address gets no credential check at
-all), per-client rate, concurrency, credentials, then the per-destination rate (after
-auth, so strangers cannot spend a destination's budget). Webhooks that cannot be served
-now answer 503 + Retry-After (Alertmanager drops 4xx but retries 5xx); the admin API and
-/metrics answer 429 + Retry-After.
+all; admin and webhook failures lock out separately), per-client rate, concurrency,
+credentials, then the per-destination rate (after auth, so strangers cannot spend a
+destination's budget). Webhooks that cannot be served now answer 503 + Retry-After
+(Alertmanager drops 4xx but retries 5xx); the admin API and /metrics answer 429.
 Must not: know about payloads, templates or delivery; hold secrets in anything it logs.
 """
 
@@ -240,7 +240,11 @@ class Gatekeeper:
         dest = self.state.runtime.destinations.get(dest_name) if webhook else None
         label = (dest_name if dest is not None else UNKNOWN_DESTINATION) if webhook else None
 
-        locked = self.lockout.remaining(address)
+        # Admin and webhook failures are counted apart: an operator mistyping the admin
+        # token on the Alertmanager host must not lock that Alertmanager's webhooks out.
+        scope = "admin" if admin else "webhook"
+        lockout_key = f"{scope} {address}"
+        locked = self.lockout.remaining(lockout_key)
         if locked:
             metrics.rate_limited.labels("lockout").inc()
             return self._refuse(
@@ -264,12 +268,13 @@ class Gatekeeper:
             auth = dest.cfg.auth if dest is not None and dest.cfg.auth else server.auth
         if auth is not None:
             if not check_credentials(auth, request.headers.get("Authorization", "")):
-                metrics.auth_failures.labels("admin" if admin else "webhook").inc()
-                if self.lockout.failed(address, server):
+                metrics.auth_failures.labels(scope).inc()
+                if self.lockout.failed(lockout_key, server):
                     metrics.lockouts.inc()
                     logger.warning(
                         "client locked out after repeated authentication failures",
                         remote=address,
+                        scope=scope,
                         seconds=float(server.lockout.duration),
                     )
                 if label is not None:
@@ -277,7 +282,7 @@ class Gatekeeper:
                 return _answer(
                     401, "credentials missing or wrong", {"WWW-Authenticate": challenge(auth)}
                 )
-            self.lockout.succeeded(address)
+            self.lockout.succeeded(lockout_key)
 
         if dest is not None:
             limit = dest.cfg.rate_limit or server.rate_limit.destination

@@ -162,20 +162,30 @@ async def test_repeated_failures_lock_the_address_out_then_it_expires(
             await call(built, "/webhook/shared", bearer("guess"), peer=attacker)
         ).status_code == 401
     # Locked out: even the right credentials are not checked now. Webhooks get 503 (so a
-    # real Alertmanager whose password was just fixed retries), the admin API 429.
+    # real Alertmanager whose password was just fixed retries).
     response = await call(built, "/webhook/shared", bearer("global-token-1"), peer=attacker)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "300"
+    # Admin failures count apart (and answer 429): mistyping the admin token on the
+    # Alertmanager host must not stop its webhooks, nor the reverse.
     response = await call(
         built, "/api/v1/info", bearer("admin-token-1"), method="GET", peer=attacker
     )
+    assert response.status_code == 200
+    for _ in range(3):
+        await call(built, "/api/v1/info", bearer("typo"), method="GET", peer=other)
+    response = await call(built, "/api/v1/info", bearer("admin-token-1"), method="GET", peer=other)
     assert response.status_code == 429
-    # Others are not affected.
     assert (
         await call(built, "/webhook/shared", bearer("global-token-1"), peer=other)
     ).status_code == 200
-    assert built.sample("gateway_auth_lockouts_total") == 1
-    assert "client locked out" in built.log_text() and "remote=192.0.2.7" in built.log_text()
+    # Other addresses are not affected.
+    assert (
+        await call(built, "/webhook/shared", bearer("global-token-1"), peer="192.0.2.9")
+    ).status_code == 200
+    assert built.sample("gateway_auth_lockouts_total") == 2
+    assert "client locked out" in built.log_text()
+    assert "remote=192.0.2.7 scope=webhook" in built.log_text()
     await trio.sleep(301)
     response = await call(built, "/webhook/shared", bearer("global-token-1"), peer=attacker)
     assert response.status_code == 200
