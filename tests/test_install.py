@@ -111,3 +111,18 @@ def test_unit_has_the_required_settings() -> None:
     stop_s = int(settings["TimeoutStopSec"][0].removesuffix("s"))
     assert stop_s > 2 * float(ServerConfig().drain_timeout) + 10
     assert "WatchdogSec" in settings
+
+
+def test_unit_exposure_stays_low() -> None:
+    # `systemd-analyze security` rates the unit 1.1 ("OK"; 0 is the best, 10 the worst). The
+    # threshold is in tenths: the test fails if a change raises the exposure above 1.5.
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (Debian package systemd)")
+    result = subprocess.run(
+        [analyze, "security", "--offline=yes", "--threshold=15", str(REPO / "systemd" / UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
