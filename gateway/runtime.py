@@ -73,6 +73,9 @@ class Destination:
         self.cfg = cfg
         self.name = cfg.name
         self.client = client
+        # What `client` was built from, certificate files' stamps as they were then; a
+        # reload compares it with the new config's (hand_over).
+        self.client_key: tuple[object, ...] | None = None
         self.template = cfg.template or templates.DEFAULT_TEMPLATES[cfg.format]
         self.where = f"destination {cfg.name}: template"
         # Configured headers win over the defaults (case-insensitively).
@@ -337,7 +340,7 @@ class Runtime:
         if (
             dest is None
             or dest.client is None
-            or client_key(dest.cfg) != client_key(new.cfg)
+            or dest.client_key != client_key(new.cfg)
             or dest.client_timeout_s != new.client_timeout_s  # also follows defaults.retry
         ):
             return None
@@ -409,6 +412,7 @@ def _open_clients(
             reused.append((dest, running))
             continue
         try:
+            dest.client_key = client_key(dest.cfg)  # before reading the files
             dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
         except (OSError, ssl.SSLError) as exc:  # a file changed since tls_problems read it
             problems.append(f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}")
@@ -418,4 +422,5 @@ def _open_clients(
         raise ConfigError(problems, source=source)
     for dest, running in reused:
         dest.client, dest.pool_limiter = running.client, running.pool_limiter
+        dest.client_key = running.client_key
     return bool(reused)

@@ -258,3 +258,31 @@ destinations:
     assert response.status_code == 200
     [got] = sink.received
     assert (got.path, got.query) == ("http://destination.invalid/hook", "x=1")
+
+
+async def test_a_renewed_ca_file_gets_a_new_client_on_reload(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    import os
+
+    from gateway import config, runtime
+
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    text = f"""
+destinations:
+  - {{name: pinned, url: "https://127.0.0.1:9/", tls: {{ca_file: "{ca_path}"}}}}
+  - {{name: plain, url: "https://127.0.0.1:9/"}}
+"""
+    first = runtime.build(config.load_text(text, environ={}))
+    # The same path, renewed (a new CA here; a later mtime in any case).
+    trustme.CA().cert_pem.write_to_path(str(ca_path))
+    stat = ca_path.stat()
+    os.utime(ca_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = runtime.build(config.load_text(text, environ={}), previous=first)
+    try:
+        assert second.destinations["pinned"].client is not first.destinations["pinned"].client
+        assert second.destinations["plain"].client is first.destinations["plain"].client
+    finally:
+        await first.aclose()
+        await second.aclose()
