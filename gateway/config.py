@@ -70,6 +70,9 @@ class PoolConfig(Base, frozen=True):
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 16
     max_keepalive_connections: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 16
     keepalive_expiry: Duration = Duration(30.0)
+    # "h11": our own pool (h11pool.py) for http:// URLs, httpcore for https://;
+    # "httpcore": httpx's default transport for everything (the slower reference).
+    transport: Literal["h11", "httpcore"] = "h11"
 
 
 class DestinationConfig(Base, frozen=True):

@@ -21,6 +21,7 @@ import trio
 from . import USER_AGENT, alertmanager, formats, templates
 from . import config as config_mod
 from .errors import ConfigError, TemplateError, UnknownDestination
+from .h11pool import H11Transport
 
 if TYPE_CHECKING:
     from .config import Config, DestinationConfig, Loaded
@@ -75,12 +76,17 @@ def _make_client(
     cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
     pool = cfg.pool
+    limits = httpx.Limits(
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=float(pool.keepalive_expiry),
+    )
+    if transport is None and pool.transport == "h11":
+        # http:// through our pool; https:// (and anything else) through httpcore.
+        fallback = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        transport = H11Transport(limits=limits, fallback=fallback)
     return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=pool.max_connections,
-            max_keepalive_connections=pool.max_keepalive_connections,
-            keepalive_expiry=float(pool.keepalive_expiry),
-        ),
+        limits=limits,
         timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
         trust_env=False,
         follow_redirects=False,

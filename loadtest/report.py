@@ -101,6 +101,8 @@ def build(args: argparse.Namespace, phases: dict[str, Any]) -> dict[str, Any]:
         "driver_procs": args.driver_procs,
         "log_level": args.log_level,
         "gateway_env": args.gateway_env,
+        "transport": args.transport,
+        "variants": args.variant,
     }
     for name, raw in phases.items():
         summary[name] = _phase(raw)
@@ -119,6 +121,17 @@ def build(args: argparse.Namespace, phases: dict[str, Any]) -> dict[str, Any]:
         ratios["driver_vs_sink_over_gateway"] = round(
             summary["calibration"]["throughput_rps"] / gw["throughput_rps"], 2
         )
+    for name in phases:
+        if name.startswith("gateway:"):
+            var = summary[name]
+            key = name.removeprefix("gateway:")
+            ratios[f"{key}: throughput over gateway"] = round(
+                var["throughput_rps"] / gw["throughput_rps"], 3
+            )
+            if var.get("cpu_s_per_1000") and gw.get("cpu_s_per_1000"):
+                ratios[f"{key}: cpu per webhook over gateway"] = round(
+                    var["cpu_s_per_1000"] / gw["cpu_s_per_1000"], 3
+                )
     summary["ratios"] = ratios
     return summary
 
@@ -152,6 +165,7 @@ def _fmt(value: Any) -> str:
 
 def table(summary: dict[str, Any]) -> str:
     cols = [c for c in ("calibration", "floor", "gateway") if c in summary]
+    cols += [c for c in summary if c.startswith("gateway:")]
     head = (
         f"scenario {summary['scenario']}  workers {summary['workers']}  "
         f"{summary['duration_s']:g}s  conns {summary['concurrency']}  "
@@ -206,6 +220,7 @@ def _svg(title: str, series: dict[str, list[tuple[float, float]]], unit: str) ->
 
 def html_page(summary: dict[str, Any]) -> str:
     phases = [p for p in ("floor", "gateway") if p in summary]
+    phases += [p for p in summary if p.startswith("gateway:")]
     rps = {p: [(s["t"], s["rps"]) for s in summary[p]["series"]] for p in phases}
     lat: dict[str, list[tuple[float, float]]] = {}
     for p in phases:

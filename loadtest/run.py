@@ -37,7 +37,15 @@ PROGRESS_EVERY_S = 1.0
 MAX_REQUESTS_PER_PROC = 2_000_000
 
 
-def gateway_config(sink_port: int, scenario: str, workers: int, log_level: str) -> str:
+def gateway_config(
+    sink_port: int,
+    scenario: str,
+    workers: int,
+    log_level: str,
+    *,
+    transport: str = "h11",
+    max_connections: int = 64,
+) -> str:
     dest = "".join(f"    {k}: {v}\n" for k, v in SCENARIOS[scenario]["dest"].items())
     workers_line = f"  workers: {workers}\n" if workers > 1 else ""
     return (
@@ -52,10 +60,66 @@ def gateway_config(sink_port: int, scenario: str, workers: int, log_level: str) 
         "    format: json\n"
         "    timeout: 10s\n"
         "    pool:\n"
-        "      max_connections: 64\n"
-        "      max_keepalive_connections: 64\n"
+        f"      max_connections: {max_connections}\n"
+        f"      max_keepalive_connections: {max_connections}\n"
+        f"      transport: {transport}\n"
         f"{dest}"
     )
+
+
+KNOBS = ("transport", "log_level", "workers", "max_connections")
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """ "h11:transport=h11,log_level=warning" -> ("h11", {...})"""
+    name, _, rest = text.partition(":")
+    knobs = dict(item.split("=", 1) for item in rest.split(",") if item)
+    unknown = set(knobs) - set(KNOBS)
+    if unknown or not name:
+        raise SystemExit(f"--variant {text!r}: want NAME:knob=value,... with knobs {KNOBS}")
+    return f"gateway:{name}", knobs
+
+
+def run_gateway(
+    args: argparse.Namespace,
+    workdir: Path,
+    out_dir: Path,
+    sink_port: int,
+    label: str,
+    knobs: dict[str, str],
+    children: list[procs.Child],
+) -> dict[str, Any]:
+    """One gateway process with this variant's knobs, driven for --duration; stopped."""
+    sink_get(sink_port, "/reset", "POST")
+    name = label.replace(":", "-")
+    config_path = workdir / f"{name}.yaml"
+    workers = int(knobs.get("workers", args.workers))
+    config_path.write_text(
+        gateway_config(
+            sink_port,
+            args.scenario,
+            workers,
+            knobs.get("log_level", args.log_level),
+            transport=knobs.get("transport", args.transport),
+            max_connections=int(knobs.get("max_connections", 64)),
+        )
+    )
+    env = dict(item.split("=", 1) for item in args.gateway_env)
+    print(f"{label}: {config_path} {knobs or ''}")
+    gateway = procs.start(
+        name, procs.python("gateway", "run", "--config", str(config_path)), workdir, env=env
+    )
+    children.append(gateway)
+    gw_port = procs.wait_listening(gateway, count=max(1, workers))
+    phase = Phase(args, workdir, label).run(
+        gw_port, args.duration, target_pid=gateway.pid, sink_port=sink_port
+    )
+    phase["exit_code"] = gateway.stop()
+    phase["sink"] = sink_get(sink_port, "/stats")
+    phase["knobs"] = knobs
+    shutil.copy(gateway.log, out_dir / f"{name}.log")
+    shutil.copy(config_path, out_dir / f"{name}.yaml")
+    return phase
 
 
 def sink_get(port: int, path: str, method: str = "GET") -> Any:
@@ -164,6 +228,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-floor", action="store_true", help="skip the floor run")
     parser.add_argument("--no-calibrate", action="store_true", help="skip driver vs sink")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--transport", default="h11", choices=["h11", "httpcore"])
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KNOB=V,..",
+        help=f"another gateway run in the same invocation, knobs {KNOBS}; the report "
+        "gives its ratio to the first",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--keep-workdir", action="store_true")
     args = parser.parse_args(argv)
@@ -225,28 +298,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             floor.stop()
 
-        sink_get(sink_port, "/reset", "POST")
-        config_path = workdir / "gateway.yaml"
-        config_path.write_text(
-            gateway_config(sink_port, args.scenario, args.workers, args.log_level)
-        )
-        env = dict(item.split("=", 1) for item in args.gateway_env)
-        print(f"gateway: {config_path}")
-        gateway = procs.start(
-            "gateway",
-            procs.python("gateway", "run", "--config", str(config_path)),
-            workdir,
-            env=env,
-        )
-        children.append(gateway)
-        gw_port = procs.wait_listening(gateway, count=max(1, args.workers))
-        phases["gateway"] = Phase(args, workdir, "gateway").run(
-            gw_port, args.duration, target_pid=gateway.pid, sink_port=sink_port
-        )
-        phases["gateway"]["exit_code"] = gateway.stop()
-        phases["gateway"]["sink"] = sink_get(sink_port, "/stats")
-        shutil.copy(gateway.log, out_dir / "gateway.log")
-        shutil.copy(config_path, out_dir / "gateway.yaml")
+        variants = [("gateway", {})] + [parse_variant(v) for v in args.variant]
+        for label, knobs in variants:
+            phases[label] = run_gateway(args, workdir, out_dir, sink_port, label, knobs, children)
     finally:
         for child in reversed(children):
             child.stop()
