@@ -97,6 +97,8 @@ class ServerConfig(Base, frozen=True):
     write_timeout: Duration = Duration(30.0)
     max_body_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
     drain_timeout: Duration = Duration(10.0)  # SIGTERM: how long in-flight requests may finish
+    # Worker processes sharing the listening socket (supervisor.py); 1 = serve in-process.
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
 class LoggingConfig(Base, frozen=True):

@@ -85,8 +85,11 @@ class Daemon:
         transport: httpx.AsyncBaseTransport | None = None,
         log_level: str | None = None,
         log_format: str | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         self.config_path = config_path
+        # A worker of supervisor.py serves the socket it inherited instead of binding.
+        self.listen_fd = listen_fd
         # Command-line --log-level/--log-format win over the file, also across reloads.
         self.log_level = log_level
         self.log_format = log_format
@@ -130,7 +133,10 @@ class Daemon:
                     core.start_soon(self._watchdog, self.notify.watchdog_s)
                 async with trio.open_nursery() as edge:
                     await edge.start(self._signal_loop, core)
-                    binds = await edge.start(self._serve, app, hypercorn_config(state), edge)
+                    hc = hypercorn_config(state)
+                    if self.listen_fd is not None:
+                        hc.bind = [f"fd://{self.listen_fd}"]
+                    binds = await edge.start(self._serve, app, hc, edge)
                     state.ready = True
                     for url in binds:
                         self.logger.info("listening", url=url, config=self.config_path)
