@@ -160,8 +160,6 @@ def run(
     log_format: str | None = None,
     worker_fd: int | None = None,
 ) -> int:
-    from .daemon import Daemon  # the server stack is only imported when serving
-
     logger = Logger(level=log_level or "info", fmt=log_format or "logfmt")
     if worker_fd is None:
         from . import supervisor
@@ -171,6 +169,10 @@ def run(
             passed = [f"--log-level={log_level}"] if log_level else []
             passed += [f"--log-format={log_format}"] if log_format else []
             return supervisor.run(path, workers, logger=logger, worker_args=passed)
+
+    # The server stack is only imported when serving (not by a supervisor: its RSS).
+    from .daemon import Daemon
+
     daemon = Daemon(
         path,
         logger=logger,

@@ -111,11 +111,16 @@ class TemplateCacheConfig(Base, frozen=True):
     ttl: Duration = Duration(3600.0)
 
 
+class DebugConfig(Base, frozen=True):
+    profiling: bool = False  # /debug/profile, /debug/memory, /debug/tasks (debug.py)
+
+
 class Config(Base, frozen=True):
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
     template_cache: TemplateCacheConfig = TemplateCacheConfig()
     destinations: list[DestinationConfig] = []
+    debug: DebugConfig = DebugConfig()
 
 
 class Loaded(msgspec.Struct, frozen=True):

@@ -20,7 +20,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__, alertmanager
+from . import __version__, alertmanager, debug
 from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
 from .metrics import UNKNOWN_DESTINATION
@@ -212,4 +212,5 @@ def create_app(state: AppState) -> QuartTrio:
             )
         return response
 
+    debug.register(app, state)  # /debug/* only when profiling is on
     return app

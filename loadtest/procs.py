@@ -80,13 +80,17 @@ def wait_port_file(child: Child, path: Path) -> int:
     raise StartFailed(f"{child.name} did not start; log {child.log}:\n{child.log.read_text()}")
 
 
-def wait_listening(child: Child, count: int = 1) -> int:
-    """The port from the gateway's ``msg=listening`` log line(s)."""
+def wait_listening(child: Child, *, supervised: bool = False) -> int:
+    """The port from the gateway's ``msg=listening`` log line; with workers, from the
+    supervisor's line (``workers=N``), logged once every worker is ready."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        ports = LISTENING_URL.findall(child.log.read_text(errors="replace"))
-        if len(ports) >= count:
-            return int(ports[0])
+        lines = child.log.read_text(errors="replace").splitlines()
+        for line in lines:
+            if supervised and "workers=" not in line:
+                continue
+            if match := LISTENING_URL.search(line):
+                return int(match.group(1))
         if child.popen.poll() is not None:
             break
         time.sleep(0.05)

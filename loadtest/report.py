@@ -74,6 +74,7 @@ def _phase(raw: dict[str, Any]) -> dict[str, Any]:
         out["cpu_s_per_1000"] = round(raw["cpu_s"] / answered * 1000, 3) if answered else None
         out["rss_idle_mb"] = round(raw["rss_idle"] / 2**20, 1)
         out["rss_peak_mb"] = round(raw["rss_peak"] / 2**20, 1)
+        out["rss_idle_processes_mb"] = [round(r / 2**20, 1) for r in raw["rss_idle_per_process"]]
     if "sink" in raw:
         keys: dict[str, int] = raw["sink"]["keys"]
         expected = [
@@ -151,11 +152,14 @@ ROWS = [
     ("alerts_per_s", "alerts delivered/s"),
     ("rss_idle_mb", "RSS idle MB"),
     ("rss_peak_mb", "RSS peak MB"),
+    ("rss_idle_processes_mb", "RSS idle MB per process"),
     ("cpu_s_per_1000", "CPU s per 1,000 webhooks"),
 ]
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(f"{v:g}" for v in value)
     if isinstance(value, dict):
         if set(value) == {"p50", "p95", "p99", "max"}:
             return "/".join(f"{value[k]:g}" for k in ("p50", "p95", "p99", "max"))

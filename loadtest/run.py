@@ -110,7 +110,7 @@ def run_gateway(
         name, procs.python("gateway", "run", "--config", str(config_path)), workdir, env=env
     )
     children.append(gateway)
-    gw_port = procs.wait_listening(gateway, count=max(1, workers))
+    gw_port = procs.wait_listening(gateway, supervised=workers > 1)
     phase = Phase(args, workdir, label).run(
         gw_port, args.duration, target_pid=gateway.pid, sink_port=sink_port
     )
@@ -150,7 +150,7 @@ class Phase:
         cpu0 = None
         if target_pid is not None:
             time.sleep(IDLE_SETTLE_S)
-            cpu0, idle_rss, _ = procs.tree_usage(target_pid)
+            cpu0, idle_rss, idle_per = procs.tree_usage(target_pid)
         drivers = [
             procs.start(
                 f"{self.label}-driver{i}",
@@ -212,7 +212,12 @@ class Phase:
         phase: dict[str, Any] = {"label": self.label, "drivers": results, "series": series}
         if target_pid is not None and cpu0 is not None:
             cpu, _, _ = procs.tree_usage(target_pid)
-            phase.update(cpu_s=cpu - cpu0, rss_idle=idle_rss, rss_peak=peak_rss)
+            phase.update(
+                cpu_s=cpu - cpu0,
+                rss_idle=idle_rss,
+                rss_peak=peak_rss,
+                rss_idle_per_process=sorted(idle_per.values()),
+            )
         return phase
 
 
