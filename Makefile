@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/gateway.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test test-fast lint typecheck format check-config clean loadtest
+.PHONY: help venv run test test-fast lint typecheck format check-config clean loadtest bench profile
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,10 @@ LOADTEST_ARGS ?=
 loadtest: $(STAMP)  ## sink + floor + gateway on 127.0.0.1; report in loadtest/results/
 	$(BIN)/python -m loadtest --scenario $(SCENARIO) --duration $(DURATION) \
 		--concurrency $(CONCURRENCY) --rate $(RATE) --workers $(WORKERS) $(LOADTEST_ARGS)
+
+bench: $(STAMP)  ## pytest-benchmark micro-benchmarks of decode, render, encode, pipeline
+	$(BIN)/pytest benchmarks -q -p no:randomly --benchmark-columns=min,median,mean,ops,rounds \
+		--benchmark-sort=name
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
