@@ -53,6 +53,11 @@ loadtest: $(STAMP)  ## sink + floor + gateway on 127.0.0.1; report in loadtest/r
 	$(BIN)/python -m loadtest --scenario $(SCENARIO) --duration $(DURATION) \
 		--concurrency $(CONCURRENCY) --rate $(RATE) --workers $(WORKERS) $(LOADTEST_ARGS)
 
+profile: $(STAMP)  ## loadtest collecting a CPU profile, memory top, task tree and metrics
+	$(BIN)/python -m loadtest --scenario $(SCENARIO) --duration $(DURATION) \
+		--concurrency $(CONCURRENCY) --rate $(RATE) --workers $(WORKERS) --profile \
+		--no-floor --no-calibrate $(LOADTEST_ARGS)
+
 bench: $(STAMP)  ## pytest-benchmark micro-benchmarks of decode, render, encode, pipeline
 	$(BIN)/pytest benchmarks -q -p no:randomly --benchmark-columns=min,median,mean,ops,rounds \
 		--benchmark-sort=name

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import procs, report
+from .collect import Collector
 from .driver import SAMPLES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -105,6 +106,8 @@ def run_gateway(
         )
     )
     env = dict(item.split("=", 1) for item in args.gateway_env)
+    if args.profile:
+        env["ENABLE_PROFILING"] = "true"
     print(f"{label}: {config_path} {knobs or ''}")
     gateway = procs.start(
         name, procs.python("gateway", "run", "--config", str(config_path)), workdir, env=env
@@ -112,7 +115,11 @@ def run_gateway(
     children.append(gateway)
     gw_port = procs.wait_listening(gateway, supervised=workers > 1)
     phase = Phase(args, workdir, label).run(
-        gw_port, args.duration, target_pid=gateway.pid, sink_port=sink_port
+        gw_port,
+        args.duration,
+        target_pid=gateway.pid,
+        sink_port=sink_port,
+        collect_to=out_dir if args.profile and label == "gateway" else None,
     )
     phase["exit_code"] = gateway.stop()
     phase["sink"] = sink_get(sink_port, "/stats")
@@ -140,7 +147,13 @@ class Phase:
         self.label = label
 
     def run(
-        self, port: int, duration: float, *, target_pid: int | None, sink_port: int | None
+        self,
+        port: int,
+        duration: float,
+        *,
+        target_pid: int | None,
+        sink_port: int | None,
+        collect_to: Path | None = None,
     ) -> dict[str, Any]:
         args = self.args
         procs_n = args.driver_procs
@@ -179,6 +192,10 @@ class Phase:
             )
             for i in range(procs_n)
         ]
+        collector = None
+        if collect_to is not None:
+            collector = Collector(port, duration, collect_to)
+            collector.start()
         series: list[dict[str, float]] = []
         peak_rss = idle_rss or 0
         started = time.monotonic()
@@ -204,6 +221,10 @@ class Phase:
         finally:
             for d in drivers:
                 d.stop()
+        if collector is not None:
+            collector.join(timeout=60)
+            if collector.errors:
+                print("profile collection errors:", *collector.errors, sep="\n  ")
         results = []
         for d, out in zip(drivers, outs, strict=True):
             if not out.exists():
@@ -233,6 +254,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-floor", action="store_true", help="skip the floor run")
     parser.add_argument("--no-calibrate", action="store_true", help="skip driver vs sink")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="collect /debug/profile, /debug/memory, /debug/tasks and /metrics into profile/",
+    )
     parser.add_argument("--transport", default="h11", choices=["h11", "httpcore"])
     parser.add_argument(
         "--variant",
