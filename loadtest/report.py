@@ -176,14 +176,14 @@ def table(summary: dict[str, Any]) -> str:
         f"rate {summary['rate'] or 'max'}"
     )
     width = 30
-    lines = [head, f"{'':{width}}" + "".join(f"{c:>24}" for c in cols)]
+    lines = [head, f"{'':{width}}" + "".join(f"{c:>28}" for c in cols)]
     for key, title in ROWS:
         if not any(key in summary[c] for c in cols):
             continue
-        cells = "".join(f"{_fmt(summary[c].get(key, '')):>24}" for c in cols)
+        cells = "".join(f"{_fmt(summary[c].get(key, '')):>28}" for c in cols)
         lines.append(f"{title:{width}}{cells}")
     for key, value in summary["ratios"].items():
-        lines.append(f"{key:{width + 24}}{value:>24}")
+        lines.append(f"{key:{width + 28}}{value:>28}")
     return "\n".join(lines)
 
 
