@@ -177,8 +177,8 @@ class Phase:
                     str(duration),
                     "--concurrency",
                     str(per_proc),
-                    "--rate",
-                    str(args.rate),
+                    "--rate",  # the calibration runs flat out: it shows the driver's ceiling
+                    str(0 if self.label == "calibration" else args.rate),
                     "--procs",
                     str(procs_n),
                     "--proc",
