@@ -8,7 +8,8 @@ kernel spreads accepted connections over them), and
   ``NOTIFY_SOCKET`` (an abstract AF_UNIX datagram socket of the supervisor), so a worker's
   ordinary sd_notify calls become messages to the supervisor;
 - forwards SIGTERM/SIGINT (drain and stop) and SIGHUP (reload) to every worker, and exits
-  once all have exited — 0 after a clean drain;
+  once all have exited — 0 after a clean drain. On SIGHUP it sends ``RELOADING=1`` and then
+  ``READY=1`` once every worker has answered its reload (``Type=notify-reload``);
 - restarts a worker that dies while the gateway is running (after ``RESTART_DELAY_S``,
   doubling up to ``RESTART_DELAY_MAX_S`` while it keeps crashing). A worker that dies before
   the gateway first became ready stops everything instead (a broken config must not loop).
@@ -79,6 +80,7 @@ class Supervisor:
         self.ready: set[int] = set()
         self.all_ready = trio.Event()
         self.announced = False  # our own READY=1 went out: relay worker 0's STATUS after it
+        self.reloading: set[int] = set()  # workers that have not said READY since SIGHUP
         self.stopping = False
         self.exit_code = 0
 
@@ -173,6 +175,12 @@ class Supervisor:
                 self.ready.add(index)
                 if len(self.ready) == self.count and not self.all_ready.is_set():
                     self.all_ready.set()
+                if index in self.reloading:
+                    self.reloading.discard(index)
+                    if not self.reloading:  # systemd's notify-reload: READY ends RELOADING
+                        status = next((x for x in lines if x.startswith("STATUS=")), "")
+                        self.notify(f"READY=1\n{status}".rstrip())
+                    continue
             for line in lines:
                 if line.startswith("STATUS=") and index == 0 and self.announced:
                     self.notify(f"{line} ({self.count} workers)")
@@ -194,6 +202,9 @@ class Supervisor:
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     self.logger.info("reload: forwarding SIGHUP", workers=len(self.procs))
+                    self.reloading = {i for i, p in self.procs.items() if p.returncode is None}
+                    if self.reloading:
+                        self.notify.reloading()
                     self._forward(signal.SIGHUP)
                 else:
                     self.stop_all(signal.Signals(signum).name)

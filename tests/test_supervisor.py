@@ -71,6 +71,11 @@ async def test_two_workers_serve_notify_ready_once_and_stop_on_sigterm(
             assert await post_many(gw.url, 20) == [200] * 20
             assert len(await sink.wait_for(20)) == 20
 
+            gw.proc.send_signal(signal.SIGHUP)  # reaches every worker
+            await gw.wait_for_log("msg=reloaded", count=2)
+            assert (await notify.recv(4096)).decode().startswith("RELOADING=1")
+            assert (await notify.recv(4096)).decode().startswith("READY=1")
+
             gw.proc.send_signal(signal.SIGTERM)
             assert await gw.proc.wait() == 0
             assert (await notify.recv(4096)).decode().startswith("STOPPING=1")
