@@ -59,6 +59,8 @@ class Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[int] | None = None
+        self.closing = False  # the server said "connection: close" (hypercorn does after
+        # keep_alive_max_requests): reconnect before the next request instead of failing it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -72,6 +74,8 @@ class Connection(asyncio.Protocol):
             self._fail(exc)
             return
         if msg is not None and self.waiter is not None and not self.waiter.done():
+            if b"connection: close" in msg[0].lower():
+                self.closing = True
             self.waiter.set_result(status_of(msg[0]))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -138,7 +142,9 @@ class Driver:
                 self.sent += 1
                 started = time.perf_counter()
                 try:
-                    if conn.transport is None:
+                    if conn.transport is None or conn.closing:
+                        if conn.transport is not None:
+                            conn.transport.close()
                         conn = await self._connect()
                     code = await conn.request(data)
                 except (OSError, ProtocolError, ValueError):
