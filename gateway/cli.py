@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import trio
 from prometheus_client import CollectorRegistry
 
-from . import __version__, alertmanager, redact
+from . import __version__, preview
 from . import runtime as runtime_mod
-from .dispatch import plan_parts, render_all
 from .errors import ConfigError, GatewayError
 from .logs import Logger
 from .metrics import Metrics
@@ -35,7 +35,8 @@ commands:
   check-config   load the config, compile and test-render every template; exit 0 if valid,
                  2 with every problem listed
   render         print each request a payload would produce for one destination (method,
-                 URL, headers with secrets masked, body) without sending anything
+                 URL, headers with secrets masked, body) without sending anything; --json
+                 prints exactly what POST /api/v1/test/<destination> answers
 """
 
 EPILOG = """\
@@ -48,6 +49,7 @@ examples:
 
 signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
 endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
+           /api/v1/test/<name>  /api/v1/emulate/<name>  (previews; admin)
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
 """
 
@@ -84,7 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", parents=[common], help="show the requests for a payload")
     render.add_argument("--destination", "-d", required=True, metavar="NAME")
     render.add_argument(
-        "--payload", "-p", required=True, metavar="FILE", help="Alertmanager JSON ('-' = stdin)"
+        "--payload",
+        "-p",
+        metavar="FILE",
+        help="Alertmanager JSON, bare or as {\"webhook_data\": ...} ('-' = stdin); "
+        "default: a built-in sample",
+    )
+    render.add_argument("--sample", metavar="NAME", help="the built-in sample to use")
+    render.add_argument(
+        "--json", action="store_true", help="print exactly what POST /api/v1/test/<name> answers"
     )
     return parser
 
@@ -99,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return check_config(args.config)
     if args.command == "render":
-        return render(args.config, args.destination, args.payload)
+        return render(
+            args.config, args.destination, args.payload, sample=args.sample, as_json=args.json
+        )
     return run(
         args.config,
         log_level=args.log_level,
@@ -125,30 +137,45 @@ def check_config(path: str) -> int:
     return EXIT_OK
 
 
-def render(path: str, name: str, payload_path: str) -> int:
+def render(
+    path: str,
+    name: str,
+    payload_path: str | None,
+    *,
+    sample: str | None = None,
+    as_json: bool = False,
+) -> int:
     try:
         rt = _load(path)
-        dest = rt.destination(name)
-        raw = sys.stdin.buffer.read() if payload_path == "-" else Path(payload_path).read_bytes()
-        payload = alertmanager.decode(raw)
-        tokens = rt.templates.get(dest.template, where=dest.where)
-        requests = render_all(dest, tokens, payload)
+        if payload_path is None:
+            raw = b""
+        elif payload_path == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            raw = Path(payload_path).read_bytes()
+        shown = preview.preview(rt, name, preview.payload_from(raw, sample=sample))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except (GatewayError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    parts = plan_parts(payload.alerts, dest.cfg)
-    for i, (req, part) in enumerate(zip(requests, parts, strict=True)):
-        target = "(log)" if dest.cfg.kind == "log" else redact.mask_url(req.url, rt.secrets)
-        print(f"### part {i + 1}/{len(requests)}: {len(part)} alert(s)")
-        print(f"{req.method} {target}")
-        for key, value in redact.mask_headers(req.headers, rt.secrets).items():
+    if as_json:
+        print(msgspec.json.format(msgspec.json.encode(shown), indent=2).decode())
+        return EXIT_OK
+    if shown["parts_added_by_limits"] or shown["parts_truncated"]:
+        print(
+            f"# over the destination's limits: {shown['parts_added_by_limits']} part(s) added, "
+            f"{shown['parts_truncated']} truncated"
+        )
+    for req in shown["requests"]:
+        print(f"### part {req['part']}/{req['of']}: {len(req['alerts'])} alert(s)")
+        print(f"{req['method']} {req['url']}")
+        for key, value in req["headers"].items():
             print(f"{key}: {value}")
         print()
-        if req.body is not None:
-            print(redact.scrub(req.body.decode("utf-8", "replace"), rt.secrets))
+        if req["body"] is not None:
+            print(req["body"])
         print()
     return EXIT_OK
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
+from gateway import presets
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ class ByteSize(int):
 
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-Format = Literal["json", "form", "query", "xml", "text"]
+Format = Literal["json", "form", "query", "xml", "text", "json_stream"]
+Markup = Literal["none", "html", "slack"]
+Engine = Literal["mustache", "jq"]
 Kind = Literal["http", "log"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["logfmt", "json"]
@@ -75,6 +78,18 @@ class PoolConfig(Base, frozen=True):
     transport: Literal["h11", "httpcore"] = "h11"
 
 
+class LimitsConfig(Base, frozen=True):
+    """What one request to the destination may hold (0 = no limit); limits.py enforces it by
+    splitting the alerts over more requests, then truncating (docs/templates.md)."""
+
+    max_body_bytes: ByteSize = ByteSize(0)
+    max_text_chars: Annotated[int, msgspec.Meta(ge=0)] = 0  # longest string at text_paths
+    max_items: Annotated[int, msgspec.Meta(ge=0)] = 0  # longest list at item_paths
+    text_paths: list[str] = []  # e.g. "text", "blocks.*.text.text"; empty: every string
+    item_paths: list[str] = []  # e.g. "blocks", "embeds"; empty: every list
+    strategy: Literal["split", "truncate"] = "split"  # truncate: never split, only cut text
+
+
 class DestinationConfig(Base, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=128)]
     kind: Kind = "http"
@@ -89,6 +104,12 @@ class DestinationConfig(Base, frozen=True):
     parallel_requests: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 0  # 0 or 1 -> sequential
     timeout: Duration = Duration(10.0)  # deadline of the whole delivery of one webhook
     pool: PoolConfig = PoolConfig()
+    preset: str = ""  # gateway/presets/<name>.yaml supplies every key not given here
+    params: dict[str, str | dict[str, str]] = {}  # the template's {{params.*}}
+    markup: Markup = "none"  # values escaped for html (Telegram) or slack (mrkdwn) first
+    limits: LimitsConfig = LimitsConfig()
+    engine: Engine = "mustache"  # jq: the body is the output of `transform` (extra [jq])
+    transform: str = ""  # the jq program, for engine: jq
 
 
 class ServerConfig(Base, frozen=True):
@@ -774,6 +795,8 @@ def _validate(
         path = f"destinations[{index}]"
         if raw is _UNRESOLVED:
             continue
+        if isinstance(raw, dict):
+            raw = presets.expand(raw, path, problems.add)
         dest = _value(DestinationConfig, raw, path, problems)
         if not isinstance(dest, DestinationConfig):
             continue  # not a mapping, or no usable name: already reported

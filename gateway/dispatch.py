@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 import trio
 
-from . import formats, templates
+from . import formats, limits, templates
 from .delivery import Attempt, Request, send
 from .errors import TemplateError
 
@@ -84,21 +84,43 @@ def render_part(
     count: int,
 ) -> Request:
     cfg = dest.cfg
-    view = templates.build_view(payload, part, part_index=index, part_count=count)
+    view = templates.build_view(
+        payload, part, part_index=index, part_count=count, params=cfg.params
+    )
     try:
-        rendered = templates.render(tokens, view, cfg.format)
-        encoded = formats.encode(cfg.format, rendered, method=cfg.method, url=cfg.url)
+        if dest.jq is not None:
+            rendered = dest.jq.render(payload, part, view)
+        else:
+            rendered = templates.render(tokens, view, cfg.format, markup=cfg.markup)
+        url = dest.targets.render_url(view)
+        encoded = formats.encode(cfg.format, rendered, method=cfg.method, url=url)
     except TemplateError as exc:
         raise TemplateError(f"destination {dest.name}: part {index + 1}/{count}: {exc}") from None
-    headers = dict(dest.headers)
+    headers = dest.targets.render_headers(dict(dest.headers), view)
     if encoded.content_type is None:
         headers.pop("Content-Type", None)
     return Request(cfg.method, encoded.url, headers, encoded.body)
 
 
+def plan_requests(dest: Destination, tokens: templates.Tokens, payload: Payload) -> limits.Plan:
+    """Every part as configured, re-split or truncated where the destination's limits ask."""
+    cfg = dest.cfg
+
+    def render(part: tuple[Alert, ...], index: int, count: int) -> Request:
+        return render_part(dest, tokens, payload, part, index, count)
+
+    try:
+        parts = plan_parts(payload.alerts, cfg)
+        return limits.plan(parts, render, cfg.limits, cfg.format, cfg.method)
+    except TemplateError as exc:
+        prefix = f"destination {dest.name}: "
+        if str(exc).startswith(prefix):  # from render_part, which says which part
+            raise
+        raise TemplateError(prefix + str(exc)) from None
+
+
 def render_all(dest: Destination, tokens: templates.Tokens, payload: Payload) -> list[Request]:
-    parts = plan_parts(payload.alerts, dest.cfg)
-    return [render_part(dest, tokens, payload, p, i, len(parts)) for i, p in enumerate(parts)]
+    return [request for _, request in plan_requests(dest, tokens, payload).parts]
 
 
 async def dispatch(
@@ -113,10 +135,12 @@ async def dispatch(
     """Render, then send every part within the deadline. Raises TemplateError (nothing
     sent) if any part renders to an invalid body."""
     cfg = dest.cfg
-    parts = plan_parts(payload.alerts, cfg)
     t0 = time.perf_counter()
-    requests = [render_part(dest, tokens, payload, p, i, len(parts)) for i, p in enumerate(parts)]
+    planned = plan_requests(dest, tokens, payload)
+    parts = [part for part, _ in planned.parts]
+    requests = [request for _, request in planned.parts]
     metrics.render_seconds.labels(dest.name).observe((time.perf_counter() - t0) / len(parts))
+    _record_limits(dest, payload, planned, metrics, logger)
 
     results: list[PartResult | None] = [None] * len(parts)
     mode = mode_of(cfg)
@@ -157,6 +181,24 @@ async def dispatch(
             )
         final.append(res)
     return DispatchResult(mode, tuple(final))
+
+
+def _record_limits(
+    dest: Destination, payload: Payload, planned: limits.Plan, metrics: Metrics, logger: Logger
+) -> None:
+    if planned.split:
+        metrics.limit_actions.labels(dest.name, "split").inc()
+    if planned.truncated:
+        metrics.limit_actions.labels(dest.name, "truncate").inc(planned.truncated)
+    if planned.split or planned.truncated:
+        logger.warning(
+            "over size limits",
+            destination=dest.name,
+            group_key=payload.groupKey,
+            parts=len(planned.parts),
+            added_parts=planned.split,
+            truncated_parts=planned.truncated,
+        )
 
 
 async def _send(dest: Destination, request: Request, logger: Logger, group_key: str) -> Attempt:

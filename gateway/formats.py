@@ -14,10 +14,13 @@ the destination to error messages), or send anything (delivery.py).
     form    fields, url-encoded                   application/x-www-form-urlencoded
             (with method GET: in the URL, as an HTML form does)
     query   none: fields appended to the URL      none
+    json_stream  one or more JSON values one      application/json
+            after another, each checked (Splunk HEC's batch: concatenated event objects)
 """
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -45,7 +48,7 @@ Fields = dict[str, Scalar | list[Scalar]]
 
 _JSON_DECODER = msgspec.json.Decoder()
 # A flat object: scalars, or lists of scalars for repeated keys. Anything nested is an error
-# that msgspec reports with its path ("... got `object` - at `$[...]`").
+# (_shape_problem names the member, which msgspec's "$[...]" path does not).
 _FIELDS_DECODER = msgspec.json.Decoder(Fields)
 _BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
 # A DTD can define entities that expand without bound ("billion laughs") or refer to files;
@@ -74,6 +77,9 @@ def encode(fmt: str, rendered: str, *, method: str, url: str) -> Encoded:
         return Encoded(url=url, body=body, content_type=XML_CONTENT_TYPE)
     if fmt == "text":
         return Encoded(url=url, body=body, content_type=TEXT_CONTENT_TYPE)
+    if fmt == "json_stream":
+        split_stream(body)
+        return Encoded(url=url, body=body, content_type=JSON_CONTENT_TYPE)
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -93,6 +99,31 @@ def _check_json(body: bytes) -> None:
         raise TemplateError(
             f"json output is not valid JSON: {_decode_message(exc, body)}"
         ) from None
+
+
+_STREAM_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
+
+
+def split_stream(body: bytes) -> list[object]:
+    """The JSON values of a json_stream body (at least one; only whitespace between them).
+    Raises TemplateError like a json body that does not parse."""
+    text = body.decode("utf-8")
+    values: list[object] = []
+    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    while pos < len(text):
+        try:
+            value, end = _STREAM_DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise TemplateError(
+                f"json_stream output is not a sequence of JSON values: {exc.msg} near "
+                f"{_excerpt(text, exc.pos)}"
+            ) from None
+        values.append(value)
+        pos = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+    if not values:
+        raise TemplateError("json_stream output is empty: expected at least one JSON value")
+    return values
 
 
 def _check_xml(body: bytes) -> None:

@@ -107,6 +107,13 @@ class Metrics:
             "1 if the last configuration load or reload succeeded.",
             registry=registry,
         )
+        self.limit_actions = Counter(
+            "gateway_limit_actions",
+            "Notifications over a destination's size limits, by action: split (sent as more "
+            "parts than configured; counted once per notification) or truncate (per part cut).",
+            ["destination", "action"],
+            registry=registry,
+        )
         Info("gateway_build", "Version of the gateway.", registry=registry).info(
             {"version": __version__}
         )

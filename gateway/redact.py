@@ -62,3 +62,21 @@ def mask_headers(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> dic
             value = f"{scheme} {MASK}" if sep and scheme.isalpha() and len(scheme) < 16 else MASK
         shown[name] = scrub(value, secrets)
     return shown
+
+
+# Webhook URLs whose path *is* the credential, typed straight into the YAML (a ${env:...}
+# value is masked anyway): Slack /services/T/B/<secret>, Discord /api/webhooks/<id>/<token>,
+# Telegram /bot<token>/, Mattermost and Rocket.Chat /hooks/<key>[/<token>].
+_PATH_SECRETS = (
+    re.compile(r"(/services/)[^/?#]+(?:/[^/?#]+)*"),
+    re.compile(r"(/api/webhooks/[0-9]+/)[^/?#]+"),
+    re.compile(r"(/bot)[0-9]+:[A-Za-z0-9_-]+"),
+    re.compile(r"(/hooks/)[^/?#]+(?:/[^/?#]+)?"),
+)
+
+
+def mask_path_secrets(url: str) -> str:
+    """``url`` with the well-known secret path segments of chat webhooks masked."""
+    for pattern in _PATH_SECRETS:
+        url = pattern.sub(lambda m: m[1] + MASK, url)
+    return url

@@ -10,6 +10,8 @@ Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -18,10 +20,12 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
-from . import USER_AGENT, alertmanager, formats, templates
+from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
 from .errors import ConfigError, TemplateError, UnknownDestination
 from .h11pool import H11Transport
+from .jq_engine import JqProgram
+from .targets import Targets
 
 if TYPE_CHECKING:
     from .config import Config, DestinationConfig, Loaded
@@ -34,9 +38,11 @@ _CONTENT_TYPES = {
     "form": "application/x-www-form-urlencoded",
     "xml": "application/xml",
     "text": "text/plain; charset=utf-8",
+    "json_stream": "application/json",
 }
 
 
+@functools.cache
 def builtin_samples() -> dict[str, alertmanager.Payload]:
     """Sample notifications shipped with the package, used to check templates at load."""
     folder = resources.files("gateway") / "samples"
@@ -66,6 +72,14 @@ class Destination:
         # Bounds this destination's concurrent requests across all webhooks to the pool size,
         # so no request ever queues inside httpcore's pool (where cancellation is unsafe).
         self.pool_limiter = trio.CapacityLimiter(cfg.pool.max_connections)
+        # Templated url/headers; template_problems has reported any compile problem already.
+        self.targets = Targets(cfg.url, cfg.headers)
+        self.jq: JqProgram | None = None
+        # A program that does not compile: template_problems reports it and build() refuses
+        # the runtime.
+        if cfg.engine == "jq":
+            with contextlib.suppress(TemplateError):
+                self.jq = JqProgram(cfg.transform, cfg.format)
 
     @property
     def parallel(self) -> int:
@@ -97,25 +111,42 @@ def _make_client(
 def template_problems(
     cfg: DestinationConfig, cache: templates.TemplateCache
 ) -> list[tuple[str, str]]:
-    """Compile the destination's template, then render it against the built-in samples split
-    as configured: every output must encode as a valid body for the format. Returns
-    (key, reason) pairs for config.load_file's ``check_destination`` hook."""
-    from .dispatch import plan_parts  # dispatch imports runtime's types; avoid a cycle
+    """Compile the destination's body, URL and header templates (or its jq program), then
+    plan its requests for every built-in sample exactly as a webhook would — split as
+    configured, then re-split or truncated to its limits: every request must encode as a
+    valid body for the format and fit the limits. Returns (key, reason) pairs for
+    config.load_file's ``check_destination`` hook, naming the sample and the part."""
+    from .dispatch import plan_parts, plan_requests  # dispatch imports runtime's types
 
+    problems: list[tuple[str, str]] = []
+    if cfg.engine == "jq":
+        if not cfg.transform.strip():
+            return [("transform", "missing (engine: jq needs a jq program)")]
+        try:
+            JqProgram(cfg.transform, cfg.format)
+        except TemplateError as exc:
+            return [("transform", str(exc))]
+    elif cfg.transform:
+        problems.append(("transform", "only used with engine: jq"))
     source = cfg.template or templates.DEFAULT_TEMPLATES[cfg.format]
     try:
         tokens = cache.get(source, where="template")
     except TemplateError as exc:
-        return [("template", str(exc).removeprefix("template: "))]
+        problems.append(("template", str(exc).removeprefix("template: ")))
+    problems.extend(Targets(cfg.url, cfg.headers).problems)
+    if problems:
+        return problems
+    dest = Destination(cfg, client=None)
+    key = "transform" if cfg.engine == "jq" else "template"
     for sample_name, payload in builtin_samples().items():
-        parts = plan_parts(payload.alerts, cfg)
-        for index, part in enumerate(parts):
-            view = templates.build_view(payload, part, part_index=index, part_count=len(parts))
-            try:
-                rendered = templates.render(tokens, view, cfg.format)
-                formats.encode(cfg.format, rendered, method=cfg.method, url="http://x/")
-            except TemplateError as exc:
-                return [("template", f"renders an invalid body for sample {sample_name}: {exc}")]
+        try:
+            planned = plan_requests(dest, tokens, payload)
+        except TemplateError as exc:
+            reason = str(exc).removeprefix(f"destination {cfg.name}: ")
+            return [(key, f"destination {cfg.name}, sample {sample_name}: {reason}")]
+        sent = [a.fingerprint for part, _ in planned.parts for a in part]
+        expected = [a.fingerprint for part in plan_parts(payload.alerts, cfg) for a in part]
+        assert sent == expected, "limits.plan must send every alert exactly once, in order"
     return []
 
 
@@ -138,7 +169,7 @@ def load(
     # cache limits than the running one.
     scratch = cache or templates.TemplateCache(max_size=1024, ttl_s=3600.0)
     loaded = config_mod.load_file(path, check_destination=lambda d: template_problems(d, scratch))
-    return build(loaded, cache=cache, transport=transport, clients=clients)
+    return build(loaded, cache=cache, transport=transport, clients=clients, checked=True)
 
 
 class Runtime:
@@ -198,8 +229,10 @@ def build(
     cache: templates.TemplateCache | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clients: bool = True,
+    checked: bool = False,
 ) -> Runtime:
-    """Compile every template and check it against the samples; then create clients.
+    """Compile every template and check it against the samples (unless ``checked``: the
+    loader already did, through template_problems); then create clients.
     Raises ConfigError with every problem found; creates no client unless all is well."""
     cfg = loaded.config
     if cache is None:
@@ -207,10 +240,11 @@ def build(
     problems: list[str] = []
     destinations: dict[str, Destination] = {}
     for index, dcfg in enumerate(cfg.destinations):
-        problems.extend(
-            f"destinations[{index}].{key}: {reason}"
-            for key, reason in template_problems(dcfg, cache)
-        )
+        if not checked:
+            problems.extend(
+                f"destinations[{index}].{key}: {reason}"
+                for key, reason in template_problems(dcfg, cache)
+            )
         destinations[dcfg.name] = Destination(dcfg, client=None)
     if problems:
         raise ConfigError(problems, source=loaded.source)

@@ -18,6 +18,7 @@ default templates and docstrings.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chevron
 import chevron.renderer
@@ -43,7 +45,10 @@ Escaper = Callable[[str], str]
 # chevron calls a lambda as fn(inner_template_text, render) and inserts its result unescaped.
 Helper = Callable[[str, Callable[[str], str]], str]
 
-FORMATS = ("json", "form", "query", "xml", "text")
+FORMATS = ("json", "form", "query", "xml", "text", "json_stream")
+# What a destination's text means to the service beyond its format: values are escaped for
+# the markup first, then for the format (see MARKUP_ESCAPERS).
+MARKUPS = ("none", "html", "slack")
 
 # chevron keeps the tokens of every lambda section it meets in a module-level dict that it never
 # prunes; templates submitted through the render-preview API could grow it without bound. It is
@@ -95,7 +100,44 @@ ESCAPERS: Mapping[str, Escaper] = {
     "query": _json_escape,
     "xml": _xml_escape,
     "text": _identity,
+    "json_stream": _json_escape,
 }
+
+
+def _html_text_escape(text: str) -> str:
+    """HTML text and double-quoted attribute values (Telegram's HTML parse mode accepts exactly
+    these four entities)."""
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _slack_escape(text: str) -> str:
+    """Slack mrkdwn treats only &, < and > as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+MARKUP_ESCAPERS: Mapping[str, Escaper] = {
+    "none": _identity,
+    "html": _html_text_escape,
+    "slack": _slack_escape,
+}
+
+
+# URL path and query values (targets.py renders URL templates with this): everything but
+# letters, digits and "-_~:" is percent-encoded, dots included, so a value can never add a
+# path segment, a "..", a query, a fragment or userinfo.
+def url_value_escape(text: str) -> str:
+    return quote(text, safe="-_~:").replace(".", "%2E")
+
+
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value_escape(text: str) -> str:
+    """A header value cannot hold CR, LF or other control characters: each becomes a space."""
+    return _HEADER_UNSAFE.sub(" ", text)
+
 
 # How the json helper's output (a complete JSON string literal, quotes included) is written
 # where it lands: as a JSON value as it is; inside XML escaped; in text as it is.
@@ -105,6 +147,7 @@ _LITERAL_ESCAPERS: Mapping[str, Escaper] = {
     "query": _identity,
     "xml": _xml_escape,
     "text": _identity,
+    "json_stream": _identity,
 }
 
 # ---------------------------------------------------------------------------------------
@@ -178,22 +221,46 @@ def _truncate(text: str) -> str:
     return body[: limit - 1].rstrip() + ELLIPSIS
 
 
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def _date(text: str) -> str:
     """{{#date}}%Y-%m-%d %H:%M|{{startsAt}}{{/date}}: strftime format, "|", then an RFC 3339
     time or unix seconds. Unix seconds are shown in UTC; an RFC 3339 time keeps its offset.
+    {{#date}}%H:%M %Z|Europe/Berlin|{{startsAt}}{{/date}}: with an IANA time zone between
+    the format and the time, the time is shown in that zone.
     An empty or unparsable time (endsAt of a firing alert) renders as ""."""
     fmt, sep, value = text.rpartition("|")
     value = value.strip()
     if not sep or not value:
         return ""
+    zone = None
+    head, zsep, zone_name = fmt.rpartition("|")
+    if zsep and zone_name.strip():
+        zone = _zone(zone_name.strip())
+        if zone is not None:
+            fmt = head
     try:
         if value.lstrip("-").isdigit():
             when = datetime.fromtimestamp(int(value), UTC)
         else:
             when = datetime.fromisoformat(value)
+        if zone is not None:
+            when = when.astimezone(zone)
         return when.strftime(fmt.strip())
     except (ValueError, OverflowError, OSError):
         return ""
+
+
+def _default(text: str) -> str:
+    """{{#default}}unknown|{{labels.team}}{{/default}}: the value after the first "|", or the
+    text before it when the value is empty or only whitespace."""
+    fallback, _, value = text.partition("|")
+    return value if value.strip() else fallback
 
 
 def _build_helpers(fmt: str) -> dict[str, Helper]:
@@ -205,6 +272,7 @@ def _build_helpers(fmt: str) -> dict[str, Helper]:
         "truncate": _transform_helper(_truncate),
         "urlencode": _transform_helper(_urlencode),
         "date": _transform_helper(_date),
+        "default": _transform_helper(_default),
         "json": _json_helper(_LITERAL_ESCAPERS[fmt]),
     }
 
@@ -225,6 +293,7 @@ _KNOWN_TOKENS = frozenset(
 _HELPER_ARGS: Mapping[str, tuple[re.Pattern[str], str]] = {
     "truncate": (re.compile(r"\s*\d+\s"), "{{#truncate}}80 {{summary}}{{/truncate}}"),
     "date": (re.compile(r"[^|]*\|"), "{{#date}}%Y-%m-%d %H:%M|{{startsAt}}{{/date}}"),
+    "default": (re.compile(r"[^|{]*\|"), "{{#default}}unknown|{{labels.team}}{{/default}}"),
 }
 
 
@@ -311,16 +380,40 @@ def _get_key(key: str, scopes: list[Any], warn: bool = False) -> Any:
     return ""
 
 
-def render(tokens: Tokens, view: dict[str, Any], fmt: str) -> str:
+def render(tokens: Tokens, view: dict[str, Any], fmt: str, *, markup: str = "none") -> str:
     """Render compiled tokens against a view, escaping ``{{x}}`` for ``fmt``.
 
-    The helpers for ``fmt`` are the outermost scope, so they are visible everywhere.
-    ``{{{x}}}`` and ``{{& x}}`` insert the value unescaped: unsafe in json, xml, form and query
-    templates unless the value is known to be safe there.
+    With a ``markup`` other than "none" (MARKUPS), values are first escaped for that markup
+    (Telegram's HTML, Slack's mrkdwn) and then for the format, while the template's own text
+    is left alone: ``<b>{{alertname}}</b>`` stays bold and a ``<`` in the alert name cannot
+    open a tag. The helpers for ``fmt`` are the outermost scope, so they are visible
+    everywhere. ``{{{x}}}`` and ``{{& x}}`` insert the value unescaped: unsafe in json, xml,
+    form and query templates unless the value is known to be safe there.
     """
     escape = ESCAPERS.get(fmt)
     if escape is None:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    markup_escape = MARKUP_ESCAPERS.get(markup)
+    if markup_escape is None:
+        raise ValueError(f"unknown markup {markup!r}; expected one of {', '.join(MARKUPS)}")
+    if markup_escape is not _identity:
+        format_escape = escape
+
+        def escape(text: str) -> str:
+            return format_escape(markup_escape(text))
+
+    return _render(tokens, view, escape, _HELPERS[fmt])
+
+
+def render_value(tokens: Tokens, view: dict[str, Any], escape: Escaper) -> str:
+    """Render a URL or header template: every ``{{x}}`` through ``escape``
+    (url_value_escape, header_value_escape), helpers as in text templates."""
+    return _render(tokens, view, escape, _HELPERS["text"])
+
+
+def _render(
+    tokens: Tokens, view: dict[str, Any], escape: Escaper, helpers: Mapping[str, Helper]
+) -> str:
     # Rationale: chevron escapes every {{x}} through the module-level function
     # chevron.renderer._html_escape and offers no parameter or hook for another escaper, so we
     # swap that function (and, for the reason in _get_key, its key lookup) for the duration of
@@ -333,7 +426,7 @@ def render(tokens: Tokens, view: dict[str, Any], fmt: str) -> str:
     chevron.renderer._get_key = _get_key
     try:
         # chevron skips everything when the first of several scopes is falsy: an empty view.
-        scopes = [view, _HELPERS[fmt]] if view else [_HELPERS[fmt]]
+        scopes = [view, helpers] if view else [helpers]
         output = chevron.render(tokens, partials_path=None, scopes=scopes)
     finally:
         chevron.renderer._html_escape = saved_escape
@@ -351,8 +444,8 @@ class CacheStats(msgspec.Struct, frozen=True, kw_only=True):
     hits: int
     misses: int
     size: int
-    evictions: int  # dropped because the cache was full (least recently used first)
-    expirations: int  # dropped because unused for ttl_s (by get() or cleanup())
+    evictions: int  # entries dropped, for either reason below
+    expirations: int  # of those, dropped because unused for ttl_s; the rest because it was full
 
 
 class TemplateCache:
@@ -411,7 +504,7 @@ class TemplateCache:
             hits=self._hits,
             misses=self._misses,
             size=len(self._entries),
-            evictions=self._evictions,
+            evictions=self._evictions + self._expirations,
             expirations=self._expirations,
         )
 
@@ -455,6 +548,56 @@ def _pairs(mapping: Mapping[str, str]) -> list[dict[str, Any]]:
     ]
 
 
+def labels_text(labels: Mapping[str, str]) -> str:
+    """``alertname=HighLatency, instance=api-1:8080``: sorted by name."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def silence_url(external_url: str, labels: Mapping[str, str]) -> str:
+    """Alertmanager's "new silence" page with a matcher per label filled in, or "" without an
+    externalURL. Label values are escaped for the matcher, then the filter is URL-encoded."""
+    if not external_url:
+        return ""
+    matchers = ",".join(
+        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in sorted(labels.items())
+    )
+    return (
+        f"{external_url.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
+    )
+
+
+# Colours by (status, severity); the hex ones for Slack, Mattermost and Rocket.Chat
+# attachments, the decimal ones for Discord embeds, the names for Teams Adaptive Cards.
+RESOLVED_COLOR = ("#2eb886", "good")
+SEVERITY_COLORS: Mapping[str, tuple[str, str]] = {
+    "critical": ("#d63232", "attention"),
+    "error": ("#d63232", "attention"),
+    "page": ("#d63232", "attention"),
+    "warning": ("#e8a317", "warning"),
+}
+OTHER_COLOR = ("#439fe0", "accent")
+
+
+def _colors(resolved: bool, severity: str) -> dict[str, Any]:
+    hex_color, name = (
+        RESOLVED_COLOR if resolved else SEVERITY_COLORS.get(severity.lower(), OTHER_COLOR)
+    )
+    return {"color": hex_color, "color_decimal": int(hex_color[1:], 16), "color_name": name}
+
+
+def _mapped(severity: str, params: Mapping[str, Any]) -> str:
+    mapping = params.get("severity_map")
+    if not isinstance(mapping, dict):
+        return severity
+    return str(mapping.get(severity.lower()) or mapping.get("default") or severity)
+
+
+def _http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL, else "" (a javascript: link must not become one)."""
+    return value if value.lower().startswith(("http://", "https://")) else ""
+
+
 def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str, Any]:
     labels, annotations = alert.labels, alert.annotations
     starts = alert.startsAt
@@ -462,10 +605,11 @@ def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str
     ends = alert.endsAt if ended else None
     firing = alert.status == "firing"
     if starts is None:
-        duration = ""
+        duration, seconds = "", 0
     else:
         until = ends if ends is not None and not firing else now
-        duration = human_duration((until - starts).total_seconds())
+        seconds = max(0, int((until - starts).total_seconds()))
+        duration = human_duration(seconds)
     return {
         "status": alert.status,
         "labels": labels,
@@ -483,6 +627,9 @@ def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str
         "startsAt_unix": int(starts.timestamp()) if starts is not None else 0,
         "endsAt_unix": int(ends.timestamp()) if ends is not None else 0,
         "duration": duration,
+        "duration_seconds": seconds,
+        "runbook_url": _http_url(annotations.get("runbook_url") or annotations.get("runbook", "")),
+        "labels_text": labels_text(labels),
         "index": index,
         "number": index + 1,
         "first": index == 0,
@@ -508,18 +655,26 @@ def build_view(
     part_index: int = 0,
     part_count: int = 1,
     now: datetime | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The view of one part of a notification (all of it when ``alerts`` is None).
 
     Top-level names describe the group (``status`` is the group's); ``alerts`` and the counts
     describe this part; ``alert`` is this part's alert when it has exactly one. docs/templates.md
     lists every field. ``now`` (default: the current time) measures firing alerts' durations.
+    ``params`` are the destination's (or its preset's) parameters, under ``params``.
     """
     if now is None:
         now = datetime.now(UTC)
+    params = params or {}
     part_alerts = payload.alerts if alerts is None else alerts
     count = len(part_alerts)
     views = [_alert_view(alert, i, count, now) for i, alert in enumerate(part_alerts)]
+    external = payload.externalURL
+    for view in views:
+        view["silence_url"] = silence_url(external, view["labels"])
+        view["mapped_severity"] = _mapped(view["severity"], params)
+        view.update(_colors(view["resolved"], view["severity"]))
     firing = [v for v in views if v["firing"]]
     resolved = [v for v in views if v["resolved"]]
     # Positions in these lists must be their own ({{^last}} inside {{#firing}}); when every
@@ -535,6 +690,7 @@ def build_view(
     state = f"FIRING:{len(firing)}" if firing else "RESOLVED"
 
     return {
+        **_colors(not firing, severity),
         "receiver": payload.receiver,
         "status": payload.status,
         "groupKey": payload.groupKey,
@@ -571,6 +727,12 @@ def build_view(
         "alert": views[0] if count == 1 else None,
         "more_count": payload.truncatedAlerts,
         "has_more": payload.truncatedAlerts > 0,
+        "group_key_hash": hashlib.sha256(payload.groupKey.encode()).hexdigest(),
+        "silence_url": silence_url(external, common),
+        "group_labels_text": labels_text(payload.groupLabels),
+        "common_labels_text": labels_text(common),
+        "mapped_severity": _mapped(severity, params),
+        "params": dict(params),
     }
 
 
@@ -679,10 +841,21 @@ _DEFAULT_FIELDS = """\
 }
 """
 
+# json_stream: one JSON object per alert, one after another (Splunk HEC's batch shape).
+_DEFAULT_JSON_STREAM = """\
+{{#alerts}}
+{"time": {{startsAt_unix}}, "event": {"status": "{{status}}", "alertname": "{{alertname}}", \
+"severity": "{{severity}}", "summary": "{{summary}}", "labels": { {{#label_list}}"{{name}}": \
+"{{value}}"{{^last}}, {{/last}}{{/label_list}} }, "fingerprint": "{{fingerprint}}", \
+"groupKey": "{{groupKey}}"}}
+{{/alerts}}
+"""
+
 DEFAULT_TEMPLATES: dict[str, str] = {
     "json": _DEFAULT_JSON,
     "text": _DEFAULT_TEXT,
     "xml": _DEFAULT_XML,
     "form": _DEFAULT_FIELDS,
     "query": _DEFAULT_FIELDS,
+    "json_stream": _DEFAULT_JSON_STREAM,
 }

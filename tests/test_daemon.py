@@ -3,6 +3,7 @@ command line, signals (SIGTERM drain, SIGHUP reload) and logging."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -78,6 +79,41 @@ async def test_in_process_daemon_delivers_byte_for_byte(sink: Sink, tmp_path: Pa
     assert "msg=listening url=http://127.0.0.1:" in text
     assert "msg=delivered destination=sink" in text
     assert "msg=stopped" in text
+
+
+async def test_chunked_body_over_the_limit_is_413_before_it_is_all_sent(
+    sink: Sink, tmp_path: Path
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(gateway_config(sink).replace("drain_timeout: 10s", "max_body_bytes: 1KiB"))
+    daemon = Daemon(
+        str(path), logger=Logger(stream=io.StringIO()), metrics=Metrics(CollectorRegistry())
+    )
+    chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"  # 64 KiB chunks, no Content-Length
+    offered = 0
+    with trio.fail_after(GUARD_S):
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(daemon.run)
+            host, port = binds[0].removeprefix("http://").rsplit(":", 1)
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(
+                b"POST /webhook/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            answer = b""
+            with trio.move_on_after(5):  # give up sending once the answer has arrived
+                while b"\r\n\r\n" not in answer and offered < 64 * 2**20:
+                    await stream.send_all(chunk)
+                    offered += len(chunk)
+                    with trio.move_on_after(0.001):
+                        answer += await stream.receive_some()
+            while b"}" not in answer:
+                answer += await stream.receive_some()
+            await stream.aclose()
+            daemon.stop("test over")
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"error":"body: larger than max_body_bytes (1024 bytes)"' in answer
+    assert offered < 64 * 2**20  # answered long before the client ran out of body
+    assert sink.received == []
 
 
 @pytest.mark.slow
