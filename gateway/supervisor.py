@@ -14,6 +14,10 @@ kernel spreads accepted connections over them), and
   doubling up to ``RESTART_DELAY_MAX_S`` while it keeps crashing). A worker that dies before
   the gateway first became ready stops everything instead (a broken config must not loop).
 
+If the supervisor itself is killed (SIGKILL), systemd's default ``KillMode=control-group``
+stops the workers with it. (``PR_SET_PDEATHSIG`` cannot do this here: trio forks from a
+worker thread, and the signal fires when that *thread* exits — after 10 s idle.)
+
 Per-worker state: everything in a worker's memory is per worker — the runtime and its
 outbound connection pools, template cache, metrics (each worker's /metrics shows only its
 own counters; a scrape reaches whichever worker accepts it), and whatever later keeps
