@@ -59,7 +59,7 @@ def gateway_config(
         "  - name: load\n"
         f'    url: "http://127.0.0.1:{sink_port}/in"\n'
         "    format: json\n"
-        "    timeout: 10s\n"
+        "    timeout: 30s\n"  # storm notifications queue behind each other
         "    pool:\n"
         f"      max_connections: {max_connections}\n"
         f"      max_keepalive_connections: {max_connections}\n"
