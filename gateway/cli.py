@@ -193,9 +193,9 @@ def run(
 
         workers = supervisor.workers_of(path)
         if workers > 1:
-            passed = [f"--log-level={log_level}"] if log_level else []
-            passed += [f"--log-format={log_format}"] if log_format else []
-            return supervisor.run(path, workers, logger=logger, worker_args=passed)
+            return supervisor.run(
+                path, workers, logger=logger, log_level=log_level, log_format=log_format
+            )
 
     # The server stack is only imported when serving (not by a supervisor: its RSS).
     from .daemon import Daemon

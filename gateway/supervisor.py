@@ -229,7 +229,24 @@ def workers_of(config_path: str) -> int:
     return loaded.config.server.workers
 
 
-def run(config_path: str, workers: int, *, logger: Logger, worker_args: list[str]) -> int:
-    address = config_mod.load_file(config_path).config.server.address
+def run(
+    config_path: str,
+    workers: int,
+    *,
+    logger: Logger,
+    log_level: str | None = None,
+    log_format: str | None = None,
+) -> int:
+    """The supervisor's ``trio.run``. Logs like its workers: the file's logging settings,
+    with --log-level/--log-format winning (and passed on to the workers)."""
+    loaded = config_mod.load_file(config_path)
+    logging_cfg = loaded.config.logging
+    logger.configure(
+        level=log_level or logging_cfg.level,
+        fmt=log_format or logging_cfg.format,
+        secrets=loaded.secrets,
+    )
+    worker_args = [f"--log-level={log_level}"] if log_level else []
+    worker_args += [f"--log-format={log_format}"] if log_format else []
     supervisor = Supervisor(config_path, workers, logger=logger, worker_args=worker_args)
-    return trio.run(supervisor.run, address)
+    return trio.run(supervisor.run, loaded.config.server.address)

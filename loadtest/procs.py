@@ -8,9 +8,10 @@ Must not: interpret results (report.py) or decide what to run (run.py).
 
 from __future__ import annotations
 
+import http.client
 import os
-import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,6 @@ START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-LISTENING_URL = re.compile(r'msg="?listening"?.*?url="?https?://[^:\s]+:(\d+)')
 
 
 class StartFailed(RuntimeError):
@@ -80,21 +80,33 @@ def wait_port_file(child: Child, path: Path) -> int:
     raise StartFailed(f"{child.name} did not start; log {child.log}:\n{child.log.read_text()}")
 
 
-def wait_listening(child: Child, *, supervised: bool = False) -> int:
-    """The port from the gateway's ``msg=listening`` log line; with workers, from the
-    supervisor's line (``workers=N``), logged once every worker is ready."""
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(child: Child, port: int) -> None:
+    """Until GET /ready answers 200 (bounded). With workers, the supervisor's socket is
+    bound before any worker serves, so this waits for the first worker; run.py then lets
+    the gateway settle before measuring idle RSS."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        lines = child.log.read_text(errors="replace").splitlines()
-        for line in lines:
-            if supervised and "workers=" not in line:
-                continue
-            if match := LISTENING_URL.search(line):
-                return int(match.group(1))
         if child.popen.poll() is not None:
             break
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/ready")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
         time.sleep(0.05)
-    raise StartFailed(f"{child.name} is not listening; log {child.log}:\n{child.log.read_text()}")
+    raise StartFailed(f"{child.name} is not ready; log {child.log}:\n{child.log.read_text()}")
 
 
 def _children_of(pid: int) -> list[int]:

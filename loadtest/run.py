@@ -39,6 +39,7 @@ MAX_REQUESTS_PER_PROC = 2_000_000
 
 
 def gateway_config(
+    port: int,
     sink_port: int,
     scenario: str,
     workers: int,
@@ -51,7 +52,7 @@ def gateway_config(
     workers_line = f"  workers: {workers}\n" if workers > 1 else ""
     return (
         "server:\n"
-        '  address: "127.0.0.1:0"\n'
+        f'  address: "127.0.0.1:{port}"\n'
         f"{workers_line}"
         "logging:\n"
         f"  level: {log_level}\n"
@@ -95,8 +96,11 @@ def run_gateway(
     name = label.replace(":", "-")
     config_path = workdir / f"{name}.yaml"
     workers = int(knobs.get("workers", args.workers))
+    # A free port rather than port 0: the log may be quiet (log_level=warning).
+    gw_port = procs.free_port()
     config_path.write_text(
         gateway_config(
+            gw_port,
             sink_port,
             args.scenario,
             workers,
@@ -113,7 +117,7 @@ def run_gateway(
         name, procs.python("gateway", "run", "--config", str(config_path)), workdir, env=env
     )
     children.append(gateway)
-    gw_port = procs.wait_listening(gateway, supervised=workers > 1)
+    procs.wait_ready(gateway, gw_port)
     phase = Phase(args, workdir, label).run(
         gw_port,
         args.duration,
