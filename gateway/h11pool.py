@@ -21,6 +21,7 @@ Must not: retry, follow redirects, or know about destinations.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -158,7 +159,9 @@ class H11Transport(httpx.AsyncBaseTransport):
             try:
                 stream = await trio.open_tcp_stream(*origin)
             except OSError as exc:
-                _raise(httpx.ConnectError, f"{type(exc).__name__}: {exc.strerror or exc}", request)
+                # trio's message names host:port; like httpcore's, ours names neither (a
+                # destination's address may be sensitive): only the reason.
+                _raise(httpx.ConnectError, f"connect failed: {_reason(exc)}", request)
         if scope.cancelled_caught:
             _raise(httpx.ConnectTimeout, "connect timed out", request)
         return _Connection(stream)
@@ -252,6 +255,17 @@ class H11Transport(httpx.AsyncBaseTransport):
         traceback: TracebackType | None = None,
     ) -> None:
         await self.aclose()
+
+
+def _reason(exc: OSError) -> str:
+    """ "Connection refused" from trio's OSError (whose cause groups one error per address
+    tried), without the address."""
+    cause = exc.__cause__
+    errors = cause.exceptions if isinstance(cause, BaseExceptionGroup) else (cause,)
+    for error in errors:
+        if isinstance(error, OSError) and error.errno:
+            return os.strerror(error.errno)  # trio's own strerror names the address
+    return "failed"
 
 
 def _or_inf(timeout: float | None) -> float:

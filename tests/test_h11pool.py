@@ -104,8 +104,9 @@ async def test_connection_refused_is_a_connect_error() -> None:
         port = listeners[0].socket.getsockname()[1]
         await listeners[0].aclose()  # nothing listens there now
         async with _client() as client:
-            with pytest.raises(httpx.ConnectError):
+            with pytest.raises(httpx.ConnectError) as caught:
                 await client.post(f"http://127.0.0.1:{port}/", content=b"x")
+    assert str(caught.value) == "connect failed: Connection refused"  # no address in it
 
 
 async def test_https_goes_to_the_fallback_transport() -> None:
