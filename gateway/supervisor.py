@@ -21,8 +21,8 @@ worker thread, and the signal fires when that *thread* exits — after 10 s idle
 Per-worker state: everything in a worker's memory is per worker — the runtime and its
 outbound connection pools, template cache, metrics (each worker's /metrics shows only its
 own counters; a scrape reaches whichever worker accepts it), and whatever later keeps
-breakers or a dedup memory in memory. State kept on disk (a spool) must be per worker
-(e.g. a directory per worker index, ``$GATEWAY_WORKER_INDEX``) or locked.
+breakers or a dedup memory in memory. State kept on disk (a spool) must be per worker:
+``per_worker_path(base)`` gives ``base/worker-N`` (N from ``$GATEWAY_WORKER_INDEX``).
 Must not: serve HTTP itself or load templates — workers do all the work.
 """
 
@@ -32,6 +32,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -217,6 +219,21 @@ class Supervisor:
         while True:
             self.notify("WATCHDOG=1")
             await trio.sleep(interval_s / 2)
+
+
+def worker_index(environ: Mapping[str, str] | None = None) -> int | None:
+    """This process's worker index under a supervisor, or None when serving alone."""
+    value = (os.environ if environ is None else environ).get(WORKER_INDEX_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+def per_worker_path(base: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a worker keeps state on disk that must not be shared (a spool database):
+    ``base/worker-N`` under a supervisor, ``base`` itself when serving alone — so a
+    ``workers: 1`` gateway keeps its existing files. Each worker index is one process at a
+    time (a restarted worker gets the index, and so the files, of the one it replaces)."""
+    index = worker_index(environ)
+    return base if index is None else base / f"worker-{index}"
 
 
 def workers_of(config_path: str) -> int:

@@ -3,6 +3,7 @@ they serve, READY=1 comes once both are up, SIGTERM stops all, a killed worker c
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -47,11 +48,22 @@ def alive(pid: int) -> bool:
     return True
 
 
+def notification(n: int) -> bytes:
+    """The single-alert sample as notification n: its own fingerprint, so no dedup memory
+    takes it for a repeat of another."""
+    payload = json.loads(SINGLE)
+    payload["alerts"][0]["fingerprint"] = f"supervisor{n:04d}"
+    return json.dumps(payload).encode()
+
+
 async def post_many(url: str, count: int) -> list[int]:
     # No keep-alive: every request is a new connection the kernel may give to either worker.
     limits = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=10, limits=limits) as c:
-        return [(await c.post("/webhook/sink", content=SINGLE)).status_code for _ in range(count)]
+        return [
+            (await c.post("/webhook/sink", content=notification(n))).status_code
+            for n in range(count)
+        ]
 
 
 async def test_two_workers_serve_notify_ready_once_and_stop_on_sigterm(
@@ -96,3 +108,10 @@ async def test_a_killed_worker_is_restarted_and_serving_goes_on(sink: Sink, tmp_
             assert after[0] != before[0] and after[1] == before[1]
             await gw.wait_for_log("msg=listening", count=4)  # 2 + supervisor + the new one
             assert await post_many(gw.url, 10) == [200] * 10
+
+
+def test_state_on_disk_is_per_worker_only_under_a_supervisor(tmp_path: Path) -> None:
+    from gateway.supervisor import per_worker_path
+
+    assert per_worker_path(tmp_path, {}) == tmp_path  # workers: 1 keeps its old files
+    assert per_worker_path(tmp_path, {"GATEWAY_WORKER_INDEX": "1"}) == tmp_path / "worker-1"
