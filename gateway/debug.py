@@ -108,7 +108,10 @@ def blueprint() -> Blueprint:
             finally:
                 profiler.stop()
         if fmt == "speedscope":
-            return Response(profiler.output(SpeedscopeRenderer()), content_type="application/json")
+            # Keep every node: on an event loop each sample is its own short call (tasks
+            # interleave), and the default 1 % threshold drops nearly all of them one by one.
+            renderer = SpeedscopeRenderer(processor_options={"filter_threshold": 0})
+            return Response(profiler.output(renderer), content_type="application/json")
         if fmt == "text":
             return Response(profiler.output_text(unicode=True), content_type="text/plain")
         return Response(profiler.output_html(), content_type="text/html")

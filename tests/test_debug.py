@@ -4,8 +4,10 @@ tracemalloc top list and the trio task tree when it is."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
+import trio
 
 from support.app import build_app
 
@@ -33,13 +35,35 @@ async def test_enable_profiling_env_turns_them_on(monkeypatch: pytest.MonkeyPatc
     assert (await client.get("/debug/tasks")).status_code == 200
 
 
-async def test_profile_returns_a_speedscope_profile_of_the_process() -> None:
+def busy_elsewhere_in_the_process() -> int:
+    return sum(i * i for i in range(2_000))
+
+
+def other_work() -> int:
+    return sum(range(2_000))
+
+
+async def keep_busy(work: Callable[[], int]) -> None:
+    # Short calls interleaved with other tasks, as on a loaded event loop: each sample is a
+    # node of its own, each far below 1 % of the profile.
+    while True:
+        work()
+        await trio.lowlevel.checkpoint()
+
+
+async def test_profile_returns_a_speedscope_profile_of_the_whole_process(
+    nursery: trio.Nursery,
+) -> None:
     pytest.importorskip("pyinstrument")
     client = build_app(YAML % "true").app.test_client()
-    response = await client.get("/debug/profile?seconds=0.2&format=speedscope")
+    nursery.start_soon(keep_busy, busy_elsewhere_in_the_process)  # other tasks: the profile
+    nursery.start_soon(keep_busy, other_work)  # must show them, not only its own request
+    response = await client.get("/debug/profile?seconds=0.3&format=speedscope")
     assert response.status_code == 200
     profile = json.loads(await response.get_data())
     assert profile["$schema"].startswith("https://www.speedscope.app/")
+    frames = {frame["name"] for frame in profile["shared"]["frames"]}
+    assert "busy_elsewhere_in_the_process" in frames
     html = await client.get("/debug/profile?seconds=0.1")
     assert html.content_type.startswith("text/html")
     bad = await client.get("/debug/profile?seconds=1000")
