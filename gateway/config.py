@@ -90,6 +90,58 @@ class LimitsConfig(Base, frozen=True):
     strategy: Literal["split", "truncate"] = "split"  # truncate: never split, only cut text
 
 
+class RetryConfig(Base, frozen=True):
+    """Retries of one part within its delivery (full jitter; see delivery.md)."""
+
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    initial_delay: Duration = Duration(0.5)
+    max_delay: Duration = Duration(10.0)
+    multiplier: Annotated[float, msgspec.Meta(ge=1.0, le=10.0)] = 2.0
+    attempt_timeout: Duration = Duration(0.0)  # one attempt; 0 -> as long as the deadline allows
+
+
+class BreakerConfig(Base, frozen=True):
+    """Circuit breaker of one destination (breaker.py)."""
+
+    enabled: bool = True
+    failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5  # consecutive
+    failure_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0  # 0 = off
+    window: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20  # outcomes the ratio looks at
+    open_duration: Duration = Duration(30.0)
+    half_open_probes: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 1
+
+
+class SuccessBodyConfig(Base, frozen=True):
+    """What a 2xx body must look like to count as delivered (Teams answers 200 + error)."""
+
+    contains: str = ""
+    json_path: str = ""  # dotted path into a JSON body, e.g. "ok" or "result.status"
+    equals: str | int | float | bool | None = None
+
+
+class DefaultsConfig(Base, frozen=True):
+    """Used by every destination that has no section of its own (replaced, not merged)."""
+
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+
+
+class DedupConfig(Base, frozen=True):
+    window: Duration = Duration(600.0)
+    max_entries: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = (
+        10_000  # 0 = off; ~300-400 bytes each
+    )
+
+
+class SpoolConfig(Base, frozen=True):
+    """Durable queue of destinations with ``delivery: async`` (spool.py)."""
+
+    path: str = ""  # directory; "" -> $STATE_DIRECTORY (systemd) or ./state
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000
+    max_age: Duration = Duration(86400.0)
+    workers: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 4  # per destination
+
+
 class DestinationConfig(Base, frozen=True):
     name: Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=128)]
     kind: Kind = "http"
@@ -110,6 +162,10 @@ class DestinationConfig(Base, frozen=True):
     limits: LimitsConfig = LimitsConfig()
     engine: Engine = "mustache"  # jq: the body is the output of `transform` (extra [jq])
     transform: str = ""  # the jq program, for engine: jq
+    delivery: Literal["sync", "async"] = "sync"
+    retry: RetryConfig | None = None  # None -> defaults.retry
+    breaker: BreakerConfig | None = None  # None -> defaults.breaker
+    success_body: SuccessBodyConfig | None = None
 
 
 class ServerConfig(Base, frozen=True):
@@ -141,6 +197,9 @@ class Config(Base, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     template_cache: TemplateCacheConfig = TemplateCacheConfig()
     destinations: list[DestinationConfig] = []
+    defaults: DefaultsConfig = DefaultsConfig()
+    dedup: DedupConfig = DedupConfig()
+    spool: SpoolConfig = SpoolConfig()
     debug: DebugConfig = DebugConfig()
 
 
@@ -581,6 +640,9 @@ def _value(tp: Any, value: Any, path: str, problems: _Problems) -> Any:
     """``value`` converted to ``tp`` (bad parts left out, and reported), or _INVALID."""
     if _is_struct(tp):
         return _struct(tp, value, path, problems)
+    optional = _optional_struct(tp)
+    if optional is not None:  # `retry: RetryConfig | None`: walk the section for key paths
+        return None if value is None else _struct(optional, value, path, problems)
     origin = typing.get_origin(tp)
     if origin is list:
         if not isinstance(value, list):
@@ -644,6 +706,15 @@ def _struct(cls: type[msgspec.Struct], raw: Any, path: str, problems: _Problems)
         elif field.required:
             complete = False
     return cls(**kwargs) if complete else _INVALID
+
+
+def _optional_struct(tp: Any) -> Any:
+    """S for ``S | None`` where S is a Struct, else None."""
+    args = typing.get_args(tp)
+    if len(args) == 2 and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return inner if _is_struct(inner) else None
+    return None
 
 
 def _is_section(tp: Any) -> bool:
@@ -738,6 +809,12 @@ def _check_destination(
         if any(char in value for char in "\r\n\0"):
             problems.add(f"{path}.headers.{name}", "value must not contain CR, LF or NUL")
 
+    if dest.retry is not None and dest.retry.max_delay < dest.retry.initial_delay:
+        problems.add(f"{path}.retry.max_delay", "must not be less than retry.initial_delay")
+    body = dest.success_body
+    if body is not None and not body.contains and not body.json_path:
+        problems.add(f"{path}.success_body", "set contains or json_path (or remove it)")
+
     pool, pool_path = dest.pool, f"{path}.pool"
     if pool.max_keepalive_connections > pool.max_connections and usable(
         f"{pool_path}.max_connections", f"{pool_path}.max_keepalive_connections"
@@ -782,6 +859,9 @@ def _validate(
     sections = _struct(Config, others, "", problems)
     assert isinstance(sections, Config)  # Config has no required field; tree is a mapping
     _check_server(sections.server, problems)
+    retry = sections.defaults.retry
+    if retry.max_delay < retry.initial_delay:
+        problems.add("defaults.retry.max_delay", "must not be less than retry.initial_delay")
 
     raw_dests = tree.get("destinations")
     if raw_dests is None or raw_dests is _UNRESOLVED:

@@ -2,7 +2,7 @@
 
     trio.run(daemon.run)
     └─ runtime (outbound httpx clients, closed last)
-       └─ core nursery: template-cache cleanup, watchdog, retiring old runtimes
+       └─ core nursery: spool workers, template-cache cleanup, watchdog, retiring old runtimes
           └─ edge nursery: hypercorn.trio.serve(app, shutdown_trigger=...), signal loop
 
 Nesting order is shutdown order. SIGTERM/SIGINT: STOPPING=1, /ready turns 503, hypercorn
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -24,7 +25,9 @@ from hypercorn.trio import serve
 
 from . import config as config_mod
 from . import runtime as runtime_mod
+from . import spool as spool_mod
 from .errors import ConfigError
+from .supervisor import per_worker_path
 from .systemd import Notifier, status_line
 from .web import AppState, create_app
 
@@ -126,8 +129,10 @@ class Daemon:
         self.metrics.last_reload_success.set(1)
         self.state = state = AppState(runtime=rt, metrics=self.metrics, logger=self.logger)
         app = create_app(state)
+        spool = self._spool(rt.config)
         try:
             async with trio.open_nursery() as core:
+                await core.start(spool.run, self._deliver_spooled)
                 core.start_soon(self._cache_cleanup)
                 if self.notify.watchdog_s:
                     core.start_soon(self._watchdog, self.notify.watchdog_s)
@@ -142,11 +147,42 @@ class Daemon:
                         self.logger.info("listening", url=url, config=self.config_path)
                     self.notify("READY=1\n" + status_line(self._summary()))
                     task_status.started(binds)
-                # hypercorn has returned: in-flight requests finished or were cancelled.
+                # hypercorn has returned: in-flight requests finished or were cancelled. Spooled
+                # deliveries in flight may finish too (else they would be sent again after the
+                # restart); entries not started stay in the spool.
+                with trio.move_on_after(float(state.runtime.config.server.drain_timeout)):
+                    await spool.wait_idle()
                 core.cancel_scope.cancel(reason="server stopped")
         finally:
             await state.runtime.aclose()
+            spool.close()
             self.logger.info("stopped")
+
+    def _spool(self, config: config_mod.Config) -> spool_mod.Spool:
+        """The spool of ``delivery: async`` destinations. Its database is opened at start when
+        it exists (entries from before a restart are delivered) and otherwise on first use."""
+        assert self.state is not None
+        cfg = config.spool
+        # One spool per worker under server.workers (supervisor.py): its file is mirrored
+        # by this process's in-memory index, so two workers must never share one.
+        directory = per_worker_path(Path(cfg.path) if cfg.path else spool_mod.default_path())
+        spool = spool_mod.Spool(
+            directory,
+            max_entries=cfg.max_entries,
+            max_age_s=float(cfg.max_age),
+            workers=cfg.workers,
+        )
+        self.state.guards.attach_spool(spool)
+        self.metrics.watch_spool(spool.statistics)
+        if (directory / spool_mod.DB_NAME).exists():
+            spool.open_now()
+            depth = sum(s.depth for s in spool.statistics().values())
+            self.logger.info("spool opened", path=str(directory), waiting=depth)
+        return spool
+
+    async def _deliver_spooled(self, name: str, body: bytes, failures: int) -> spool_mod.Outcome:
+        assert self.state is not None
+        return await self.state.guards.deliver_spooled(self.state.runtime, name, body, failures)
 
     async def _serve(
         self,
@@ -166,7 +202,11 @@ class Daemon:
         assert self.state is not None
         self.logger.info("stopping", reason=reason, in_flight=self.state.runtime.active)
         self.notify("STOPPING=1\n" + status_line(f"stopping: {reason}"))
-        self.state.draining = True
+        # Sync deliveries in flight get most of the drain time, then answer 503 (Alertmanager
+        # re-sends), before hypercorn's graceful timeout would cut them off unanswered.
+        self.state.begin_drain(float(self.state.runtime.config.server.drain_timeout) * 0.9)
+        assert self.state.guards.spool is not None
+        self.state.guards.spool.stop_taking()
         self.state.ready = False
         self.stopping.set()
 
@@ -202,6 +242,10 @@ class Daemon:
             )
             return exc
         old, self.state.runtime = self.state.runtime, new
+        self.state.guards.configure(new.config)
+        before, after = old.config.spool, new.config.spool
+        if (before.path, before.workers) != (after.path, after.workers):
+            self.logger.warning("spool.path and spool.workers take effect at the next start")
         self._configure_logging(loaded)
         core.start_soon(old.retire)
         self.metrics.reloads.labels("success").inc()

@@ -7,6 +7,8 @@ an invalid body sends nothing. Parts run inside the destination's deadline in a 
 nursery that joins before ``dispatch`` returns; parallelism is bounded by a local
 ``CapacityLimiter(parallel_requests)`` and by the destination's pool limiter. The result
 says, per part, which alerts it carried and what happened.
+With a ``Dedup`` memory, a part delivered before (within its window) is not sent again and
+is reported as a success with ``duplicate=True``.
 Must not: retry (delivery policy) or know about HTTP answers to Alertmanager (web.py).
 """
 
@@ -20,12 +22,14 @@ import msgspec
 import trio
 
 from . import formats, limits, templates
-from .delivery import Attempt, Request, send
+from .dedup import part_key
+from .delivery import Attempt, Request, deliver
 from .errors import TemplateError
 
 if TYPE_CHECKING:
     from .alertmanager import Alert, Payload
     from .config import DestinationConfig
+    from .dedup import Dedup
     from .logs import Logger
     from .metrics import Metrics
     from .runtime import Destination
@@ -39,6 +43,10 @@ class PartResult(msgspec.Struct, frozen=True):
     outcome: str
     response_code: int | None = None
     error: str | None = None
+    retryable: bool = True  # False: the destination refused it (a 4xx other than 429)
+    duplicate: bool = False  # delivered before; not sent again
+    attempts: int = 1
+    retry_after_s: float | None = None  # what the destination last asked us to wait
 
 
 class DispatchResult(msgspec.Struct, frozen=True):
@@ -56,6 +64,16 @@ class DispatchResult(msgspec.Struct, frozen=True):
     @property
     def failed(self) -> int:
         return sum(p.status != "success" for p in self.parts)
+
+    @property
+    def duplicate(self) -> bool:
+        """Every part had been delivered before: nothing was sent."""
+        return all(p.duplicate for p in self.parts)
+
+    @property
+    def retryable(self) -> bool:
+        """Sending the failed parts again may succeed."""
+        return all(p.retryable for p in self.parts if p.status != "success")
 
 
 def mode_of(cfg: DestinationConfig) -> Mode:
@@ -131,6 +149,7 @@ async def dispatch(
     metrics: Metrics,
     logger: Logger,
     deadline_s: float | None = None,
+    dedup: Dedup | None = None,
 ) -> DispatchResult:
     """Render, then send every part within the deadline. Raises TemplateError (nothing
     sent) if any part renders to an invalid body."""
@@ -148,13 +167,23 @@ async def dispatch(
 
     async def run_part(i: int, limiter: trio.CapacityLimiter | None) -> None:
         fingerprints = tuple(a.fingerprint for a in parts[i])
+        key = None
+        if dedup is not None and dedup.enabled:
+            key = part_key(dest.name, payload.groupKey, payload.status, parts[i])
+            if dedup.delivered(key):
+                metrics.duplicates.labels(dest.name).inc()
+                results[i] = PartResult(fingerprints, "success", "success", duplicate=True)
+                return
         started = time.perf_counter()
         if limiter is None:
-            attempt = await _send(dest, requests[i], logger, payload.groupKey)
+            attempt = await _send(dest, requests[i], logger, payload.groupKey, metrics)
         else:
             async with limiter:
-                attempt = await _send(dest, requests[i], logger, payload.groupKey)
+                attempt = await _send(dest, requests[i], logger, payload.groupKey, metrics)
         results[i] = _record(dest, payload, fingerprints, attempt, started, metrics, logger)
+        if key is not None and attempt.outcome == "success":
+            assert dedup is not None
+            dedup.remember(key)
 
     with trio.move_on_after(deadline):
         if mode in ("parallel", "batch-parallel"):
@@ -201,14 +230,36 @@ def _record_limits(
         )
 
 
-async def _send(dest: Destination, request: Request, logger: Logger, group_key: str) -> Attempt:
+async def _send(
+    dest: Destination, request: Request, logger: Logger, group_key: str, metrics: Metrics
+) -> Attempt:
     if dest.cfg.kind == "log":
         body = request.body.decode() if request.body is not None else request.url
         logger.info("notification", destination=dest.name, group_key=group_key, body=body)
         return Attempt("success")
     assert dest.client is not None, "http destinations get a client in runtime.build"
-    async with dest.pool_limiter:
-        return await send(dest.client, request)
+
+    def on_retry(attempt: Attempt, delay_s: float) -> None:
+        metrics.retries.labels(dest.name).inc()
+        logger.info(
+            "retrying",
+            destination=dest.name,
+            group_key=group_key,
+            code=attempt.status_code,
+            error=attempt.error,
+            delay_s=round(delay_s, 3),
+        )
+
+    return await deliver(
+        dest.client,
+        request,
+        dest.policy,
+        check=dest.check,
+        rand=dest.rand,
+        client_timeout_s=dest.client_timeout_s,
+        limiter=dest.pool_limiter,
+        on_retry=on_retry,
+    )
 
 
 def _record(
@@ -234,6 +285,7 @@ def _record(
         alerts=len(fingerprints),
         outcome=attempt.outcome,
         code=attempt.status_code,
+        attempts=attempt.attempts if attempt.attempts > 1 else None,
         duration_ms=round(duration_s * 1000, 1) if duration_s is not None else None,
         error=attempt.error,
     )
@@ -243,4 +295,7 @@ def _record(
         outcome=attempt.outcome,
         response_code=attempt.status_code,
         error=attempt.error,
+        retryable=attempt.retryable,
+        attempts=attempt.attempts,
+        retry_after_s=attempt.retry_after_s,
     )

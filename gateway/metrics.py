@@ -10,6 +10,7 @@ Must not: read config files or talk HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,6 +26,9 @@ from prometheus_client.registry import Collector
 
 from . import __version__
 from .templates import CacheStats
+
+if TYPE_CHECKING:
+    from .spool import SpoolStats
 
 UNKNOWN_DESTINATION = "_unknown"
 # Webhook latencies span a fast log sink (~1 ms) to retried slow APIs (tens of seconds).
@@ -48,6 +52,31 @@ class _TemplateCacheCollector(Collector):
             "gateway_template_cache_evictions", "Entries dropped by size or TTL.", s.evictions
         )
         yield GaugeMetricFamily("gateway_template_cache_size", "Entries in the cache.", s.size)
+
+
+class _SpoolCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, SpoolStats]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "gateway_spool_depth", "Notifications waiting in the spool.", labels=["destination"]
+        )
+        oldest = GaugeMetricFamily(
+            "gateway_spool_oldest_age_seconds",
+            "Age of the oldest notification waiting in the spool.",
+            labels=["destination"],
+        )
+        dead = GaugeMetricFamily(
+            "gateway_dead_letters_stored", "Dead letters stored now.", labels=["destination"]
+        )
+        for name, stat in sorted(self._stats().items()):
+            depth.add_metric([name], stat.depth)
+            oldest.add_metric([name], stat.oldest_age_s)
+            dead.add_metric([name], stat.dead)
+        yield depth
+        yield oldest
+        yield dead
 
 
 class Metrics:
@@ -114,11 +143,44 @@ class Metrics:
             ["destination", "action"],
             registry=registry,
         )
+        self.retries = Counter(
+            "gateway_delivery_retries",
+            "Attempts repeated after a transient failure, by destination.",
+            ["destination"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "gateway_duplicate_parts",
+            "Parts not sent because they had been delivered before (dedup), by destination.",
+            ["destination"],
+            registry=registry,
+        )
+        self.breaker_state = Gauge(
+            "gateway_breaker_state",
+            "Circuit breaker state by destination: 0 closed, 1 open, 2 half_open.",
+            ["destination"],
+            registry=registry,
+        )
+        self.breaker_transitions = Counter(
+            "gateway_breaker_transitions",
+            "Circuit breaker state changes, by destination and new state.",
+            ["destination", "state"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "gateway_dead_letters",
+            "Spooled notifications moved to the dead-letter table, by destination.",
+            ["destination"],
+            registry=registry,
+        )
         Info("gateway_build", "Version of the gateway.", registry=registry).info(
             {"version": __version__}
         )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
+
+    def watch_spool(self, stats: Callable[[], dict[str, SpoolStats]]) -> None:
+        self.registry.register(_SpoolCollector(stats))
 
     def watch_template_cache(self, stats: Callable[[], CacheStats]) -> None:
         self.registry.register(_TemplateCacheCollector(stats))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,13 +23,16 @@ import trio
 
 from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
+from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
 from .h11pool import H11Transport
 from .jq_engine import JqProgram
 from .targets import Targets
 
 if TYPE_CHECKING:
-    from .config import Config, DestinationConfig, Loaded
+    from collections.abc import Callable
+
+    from .config import Config, DefaultsConfig, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -56,7 +60,14 @@ def builtin_samples() -> dict[str, alertmanager.Payload]:
 class Destination:
     """One configured destination, ready to render and send."""
 
-    def __init__(self, cfg: DestinationConfig, *, client: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self,
+        cfg: DestinationConfig,
+        *,
+        client: httpx.AsyncClient | None,
+        defaults: DefaultsConfig | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.client = client
@@ -80,6 +91,18 @@ class Destination:
         if cfg.engine == "jq":
             with contextlib.suppress(TemplateError):
                 self.jq = JqProgram(cfg.transform, cfg.format)
+        # Delivery policy, resolved once here so the hot path allocates nothing per request.
+        if defaults is None:
+            defaults = config_mod.DefaultsConfig()
+        self.retry = cfg.retry if cfg.retry is not None else defaults.retry
+        self.breaker = cfg.breaker if cfg.breaker is not None else defaults.breaker
+        self.policy = RetryPolicy.from_config(self.retry)
+        self.check = SuccessCheck(cfg.success_body) if cfg.success_body is not None else None
+        # httpx's timeout: one attempt's, or just under the whole deadline.
+        self.client_timeout_s = float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION
+        if 0 < self.policy.attempt_timeout_s < self.client_timeout_s:
+            self.client_timeout_s = self.policy.attempt_timeout_s
+        self.rand = rand
 
     @property
     def parallel(self) -> int:
@@ -87,7 +110,7 @@ class Destination:
 
 
 def _make_client(
-    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None
+    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
     pool = cfg.pool
     limits = httpx.Limits(
@@ -101,7 +124,7 @@ def _make_client(
         transport = H11Transport(limits=limits, fallback=fallback)
     return httpx.AsyncClient(
         limits=limits,
-        timeout=httpx.Timeout(float(cfg.timeout) * HTTPX_TIMEOUT_FRACTION),
+        timeout=httpx.Timeout(timeout_s),
         trust_env=False,
         follow_redirects=False,
         transport=transport,
@@ -245,11 +268,11 @@ def build(
                 f"destinations[{index}].{key}: {reason}"
                 for key, reason in template_problems(dcfg, cache)
             )
-        destinations[dcfg.name] = Destination(dcfg, client=None)
+        destinations[dcfg.name] = Destination(dcfg, client=None, defaults=cfg.defaults)
     if problems:
         raise ConfigError(problems, source=loaded.source)
     if clients:
         for dest in destinations.values():
             if dest.cfg.kind == "http" and dest.cfg.enabled:
-                dest.client = _make_client(dest.cfg, transport)
+                dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
     return Runtime(loaded, destinations, cache)

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__, alertmanager, debug
+from . import __version__, alertmanager, debug, delivery_api
 from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
+from .guards import Guards
 from .metrics import UNKNOWN_DESTINATION
+from .redact import scrub
 
 if TYPE_CHECKING:
-    from .dispatch import DispatchResult
+    from .dispatch import DispatchResult, PartResult
     from .logs import Logger
     from .metrics import Metrics
     from .runtime import Runtime
@@ -48,6 +53,33 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
     draining: bool = False
+    # Breakers, dedup memory and spool: kept across reloads (the daemon re-configures them).
+    guards: Guards = field(init=False)
+
+    # Sync deliveries in flight: on SIGTERM their deadline becomes the drain deadline, so each
+    # one answers (503) before hypercorn's graceful timeout would cut it off unanswered.
+    drain_deadline: float = math.inf
+    _in_flight: set[trio.CancelScope] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.guards = Guards(self.metrics, self.logger)
+        self.guards.configure(self.runtime.config)
+
+    def begin_drain(self, grace_s: float) -> None:
+        """Refuse new webhooks; give sync deliveries in flight ``grace_s`` to finish."""
+        self.draining = True
+        self.drain_deadline = trio.current_time() + grace_s
+        for scope in self._in_flight:
+            scope.deadline = min(scope.deadline, self.drain_deadline)
+
+    @contextmanager
+    def drain_scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope(deadline=self.drain_deadline) as scope:
+            self._in_flight.add(scope)
+            try:
+                yield scope
+            finally:
+                self._in_flight.discard(scope)
 
 
 def json_response(
@@ -67,7 +99,11 @@ def error_response(exc: GatewayError, extra: dict[str, Any] | None = None) -> Re
 
 
 def _answer(
-    result: DispatchResult, dest_name: str, payload: alertmanager.Payload, started: float
+    result: DispatchResult,
+    dest_name: str,
+    payload: alertmanager.Payload,
+    started: float,
+    secrets: frozenset[str],
 ) -> Response:
     body: dict[str, Any] = {
         "status": "success" if result.ok else "error",
@@ -76,20 +112,14 @@ def _answer(
         "group_key": payload.groupKey,
         "processing_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+    if result.duplicate:
+        body["duplicate"] = True  # delivered before: nothing was sent this time
     # A single-mode notification that the destination's size limits split is reported per
     # part too, so Alertmanager's log shows which alerts went in which request.
     if result.mode != "single" or len(result.parts) > 1:
         body["mode"] = "split"
         body["split_mode"] = result.mode
-        body["results"] = [
-            {
-                "alerts": list(p.alerts),
-                "status": p.status,
-                "response_code": p.response_code,
-                "error": p.error,
-            }
-            for p in result.parts
-        ]
+        body["results"] = [_part_answer(p, secrets) for p in result.parts]
         body["summary"] = {
             "total": len(result.parts),
             "successful": len(result.parts) - result.failed,
@@ -98,12 +128,28 @@ def _answer(
     if result.ok:
         return json_response(200, body)
     failed = [p for p in result.parts if p.status != "success"]
+    error = scrub(failed[0].error or "", secrets)
     body["error"] = (
-        f"{len(failed)} of {len(result.parts)} part(s) not delivered: {failed[0].error}"
+        f"{len(failed)} of {len(result.parts)} part(s) not delivered: {error}"
         if len(result.parts) > 1
-        else f"not delivered: {failed[0].error}"
+        else f"not delivered: {error}"
     )
     return json_response(504 if result.timed_out else 502, body)
+
+
+def _part_answer(part: PartResult, secrets: frozenset[str]) -> dict[str, Any]:
+    # Errors quote a destination's answer, which may echo a configured secret back.
+    answer: dict[str, Any] = {
+        "alerts": list(part.alerts),
+        "status": part.status,
+        "response_code": part.response_code,
+        "error": scrub(part.error, secrets) if part.error else None,
+    }
+    if part.duplicate:
+        answer["duplicate"] = True
+    if part.attempts > 1:
+        answer["attempts"] = part.attempts
+    return answer
 
 
 def create_app(state: AppState) -> QuartTrio:
@@ -130,31 +176,51 @@ def create_app(state: AppState) -> QuartTrio:
 
     async def _webhook(runtime: Runtime, name: str, started: float) -> Response:
         try:
-            if state.draining:
-                raise Unavailable("shutting down", retry_after_s=DRAINING_RETRY_AFTER_S)
-            # The body is read before the destination is looked up: answering 404 with the
-            # body unread can leave the client's keep-alive connection hanging on its next
-            # request (seen as a flaky 5 s ReadTimeout right after a 404 in the reload test).
+            # The body is read before any early answer (404, 503): a keep-alive connection
+            # whose request body was left unread stalls the client's next request on it.
             try:
                 body = await request.get_data(cache=False, as_text=False)
             except RequestEntityTooLarge:
                 limit = int(runtime.config.server.max_body_bytes)
                 raise PayloadTooLarge(f"body: larger than max_body_bytes ({limit} bytes)") from None
             assert isinstance(body, bytes)  # as_text=False
+            if state.draining:
+                raise Unavailable("shutting down", retry_after_s=DRAINING_RETRY_AFTER_S)
             dest = runtime.destination(name)
-            payload = alertmanager.decode(body)
-            for alert in payload.alerts:
-                metrics.alerts.labels(dest.name, alert.status).inc()
-            tokens = runtime.templates.get(dest.template, where=dest.where)
-            write_timeout = float(runtime.config.server.write_timeout)
-            result = await dispatch(
-                dest,
-                payload,
-                tokens=tokens,
-                metrics=metrics,
-                logger=logger,
-                deadline_s=write_timeout,
-            )
+            guards = state.guards
+            breaker = None if dest.cfg.delivery == "async" else guards.breaker(dest)
+            if breaker is not None:
+                breaker.allow()  # open: 503 + Retry-After at once, nothing sent
+            recorded = False
+            try:
+                payload = alertmanager.decode(body)
+                for alert in payload.alerts:
+                    metrics.alerts.labels(dest.name, alert.status).inc()
+                if dest.cfg.delivery == "async":
+                    return await _enqueue(dest.name, payload, body, started)
+                tokens = runtime.templates.get(dest.template, where=dest.where)
+                write_timeout = float(runtime.config.server.write_timeout)
+                with state.drain_scope() as scope:
+                    result = await dispatch(
+                        dest,
+                        payload,
+                        tokens=tokens,
+                        metrics=metrics,
+                        logger=logger,
+                        deadline_s=write_timeout,
+                        dedup=guards.dedup,
+                    )
+                if scope.cancelled_caught:
+                    raise Unavailable(
+                        "shutting down: the drain deadline passed before delivery finished",
+                        retry_after_s=DRAINING_RETRY_AFTER_S,
+                    )
+                if breaker is not None and not result.duplicate:
+                    breaker.record(result.ok)
+                    recorded = True
+            finally:
+                if breaker is not None and not recorded:
+                    breaker.release()  # nothing sent (bad payload, template) or cancelled
         except TemplateError as exc:
             # A template that renders an invalid body for this payload: nothing was sent.
             # 500, not 4xx, so Alertmanager retries once the template is fixed and reloaded.
@@ -167,7 +233,28 @@ def create_app(state: AppState) -> QuartTrio:
                 "webhook rejected", destination=name, code=exc.status_code, error=str(exc)
             )
             return error_response(exc)
-        return _answer(result, name, payload, started)
+        return _answer(result, name, payload, started, runtime.secrets)
+
+    async def _enqueue(
+        name: str, payload: alertmanager.Payload, body: bytes, started: float
+    ) -> Response:
+        spool = state.guards.spool
+        if spool is None:
+            raise Unavailable(f"destination {name}: delivery: async, but no spool is open")
+        entry = await spool.enqueue(name, body)  # returns once fsync'd
+        return json_response(
+            202,
+            {
+                "status": "queued",
+                "destination": name,
+                "alerts_count": len(payload.alerts),
+                "group_key": payload.groupKey,
+                "id": entry,
+                "processing_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    app.register_blueprint(delivery_api.blueprint(state))
 
     @app.get("/health")
     @app.get("/-/healthy")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import trio
 
+from gateway.spool_db import DB_NAME
 from support.procs import open_gateway
 from support.sink import Sink
 
@@ -115,3 +116,22 @@ def test_state_on_disk_is_per_worker_only_under_a_supervisor(tmp_path: Path) -> 
 
     assert per_worker_path(tmp_path, {}) == tmp_path  # workers: 1 keeps its old files
     assert per_worker_path(tmp_path, {"GATEWAY_WORKER_INDEX": "1"}) == tmp_path / "worker-1"
+
+
+async def test_each_worker_keeps_its_own_spool(sink: Sink, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    config_text = f"""
+server: {{address: "127.0.0.1:0", workers: 2}}
+spool: {{path: "{state}"}}
+destinations:
+  - name: sink
+    url: "{sink.url}/hook"
+    delivery: async
+"""
+    with trio.fail_after(GUARD_S):
+        async with open_gateway(tmp_path, config_text) as gw:
+            await gw.wait_for_log(READY_LINE)
+            assert await post_many(gw.url, 10) == [202] * 10
+            await sink.wait_for(10)
+    spools = sorted(p.relative_to(state).as_posix() for p in state.rglob(DB_NAME))
+    assert spools and all(re.fullmatch(rf"worker-[01]/{DB_NAME}", p) for p in spools), spools

@@ -104,7 +104,9 @@ async def test_split_reports_every_part() -> None:
     assert "P99 latency above 2s on api-1" in summaries
 
 
-async def test_partial_split_failure_is_502_naming_the_failed_part() -> None:
+async def test_partial_split_failure_is_502_naming_the_failed_part(
+    autojump_clock: trio.abc.Clock,
+) -> None:
     built, rec = make()
     rec.fail_fingerprints = {FINGERPRINTS[1]}
     response = await post(built, "/webhook/split")
@@ -119,6 +121,7 @@ async def test_partial_split_failure_is_502_naming_the_failed_part() -> None:
             "status": "error",
             "response_code": 503,
             "error": "HTTP 503: upstream busy",
+            "attempts": 3,  # the default retry policy, all within the deadline
         }
     ]
     assert "1 of 3 part(s) not delivered" in body["error"]

@@ -2,7 +2,8 @@
 
 Owns: accepting connections on 127.0.0.1:<random port>, parsing requests (keep-alive,
 chunked or Content-Length bodies), recording every request, and answering according to a
-per-path-prefix `Behaviour` (status, delay, first-N failures, reset, hang).
+per-path-prefix `Behaviour` (status, delay, first-N failures with their own headers and
+body, reset, hang).
 Must not: know anything about the gateway or Alertmanager payloads — tests decode bodies.
 
 A request is recorded as soon as its body has been read, *before* any delay, reset or hang,
@@ -41,6 +42,12 @@ class Behaviour:
     fail_status: int = 503
     reset: bool = False  # close the connection without answering
     hang: bool = False  # never answer (until the sink is cancelled)
+    # The first `fail_first` answers also carry these (e.g. 429 + Retry-After) / this body
+    # (e.g. 200 + an error text, as Teams does: set fail_status=200).
+    fail_headers: dict[str, str] = field(default_factory=dict)
+    fail_body: bytes | None = None
+    fail_reset: bool = False  # the first `fail_first` connections are closed unanswered
+    fail_hang: bool = False  # the first `fail_first` requests are never answered
 
 
 class _PeerGone(Exception):
@@ -135,19 +142,26 @@ class Sink:
         prefix, behaviour = self._behaviour_for(target.decode("latin-1").partition("?")[0])
         nth = self._matched.get(prefix, 0)
         self._matched[prefix] = nth + 1
-        if behaviour.hang:
+        failing = nth < behaviour.fail_first
+        if behaviour.hang or (failing and behaviour.fail_hang):
             await trio.sleep_forever()
         if behaviour.delay_s:
             await trio.sleep(behaviour.delay_s)
-        if behaviour.reset:
+        if behaviour.reset or (failing and behaviour.fail_reset):
             return False
-        status = behaviour.fail_status if nth < behaviour.fail_first else behaviour.status
+        status = behaviour.fail_status if failing else behaviour.status
+        body = behaviour.body
+        extra: dict[str, str] = {}
+        if failing:
+            extra = behaviour.fail_headers
+            body = behaviour.body if behaviour.fail_body is None else behaviour.fail_body
         headers = [
             *behaviour.headers.items(),
-            ("content-length", str(len(behaviour.body))),
+            *extra.items(),
+            ("content-length", str(len(body))),
         ]
         await _send(conn, stream, h11.Response(status_code=status, headers=headers))
-        await _send(conn, stream, h11.Data(data=behaviour.body))
+        await _send(conn, stream, h11.Data(data=body))
         await _send(conn, stream, h11.EndOfMessage())
         return True
 
