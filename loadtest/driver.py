@@ -37,6 +37,7 @@ MAX_ATTEMPTS = 10  # re-sends of one notification answered 5xx
 RESEND_DELAY_S = 0.05  # Alertmanager backs off; a short pause keeps the run bounded
 DRAIN_S = 10.0  # after --duration: time for in-flight requests and re-sends to finish
 CONNECT_RETRY_S = 0.05
+MAX_LAG_S = 0.5  # --rate: how far behind schedule the driver may catch up
 
 
 def payload_template(scenario: str) -> tuple[list[bytes], list[str]]:
@@ -113,7 +114,9 @@ class Driver:
         if not self.interval:
             return
         now = time.monotonic()
-        slot = max(self.next_slot, now)
+        # Slots no connection was free for are made up (bounded), so a brief stall does not
+        # lower the rate asked for: the schedule is kept, not restarted from "now".
+        slot = max(self.next_slot, now - MAX_LAG_S)
         self.next_slot = slot + self.interval
         if slot > now:
             await asyncio.sleep(slot - now)
