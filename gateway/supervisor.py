@@ -20,9 +20,10 @@ worker thread, and the signal fires when that *thread* exits — after 10 s idle
 
 Per-worker state: everything in a worker's memory is per worker — the runtime and its
 outbound connection pools, template cache, metrics (each worker's /metrics shows only its
-own counters; a scrape reaches whichever worker accepts it), and whatever later keeps
-breakers or a dedup memory in memory. State kept on disk (a spool) must be per worker:
-``per_worker_path(base)`` gives ``base/worker-N`` (N from ``$GATEWAY_WORKER_INDEX``).
+own counters; a scrape reaches whichever worker accepts it), circuit breakers and the dedup
+memory (a retry that lands on another worker is not recognised as one). The spool on disk
+is per worker too: ``per_worker_path(base)`` gives ``base/worker-N`` (N from
+``$GATEWAY_WORKER_INDEX``), which daemon.py uses for ``spool.path``.
 Must not: serve HTTP itself or load templates — workers do all the work.
 """
 
