@@ -173,6 +173,7 @@ class Driver:
 
     async def run(self) -> dict[str, object]:
         start = time.monotonic()
+        self.next_slot = start  # --rate's schedule starts now, not 0.5 s in the past
         stop_at = start + self.args.duration
         give_up_at = stop_at + DRAIN_S
         started_unix = time.time()
