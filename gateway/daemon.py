@@ -27,6 +27,7 @@ from . import config as config_mod
 from . import runtime as runtime_mod
 from . import spool as spool_mod
 from .errors import ConfigError
+from .supervisor import per_worker_path
 from .systemd import Notifier, status_line
 from .web import AppState, create_app
 
@@ -87,8 +88,11 @@ class Daemon:
         transport: httpx.AsyncBaseTransport | None = None,
         log_level: str | None = None,
         log_format: str | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         self.config_path = config_path
+        # A worker of supervisor.py serves the socket it inherited instead of binding.
+        self.listen_fd = listen_fd
         # Command-line --log-level/--log-format win over the file, also across reloads.
         self.log_level = log_level
         self.log_format = log_format
@@ -134,7 +138,10 @@ class Daemon:
                     core.start_soon(self._watchdog, self.notify.watchdog_s)
                 async with trio.open_nursery() as edge:
                     await edge.start(self._signal_loop, core)
-                    binds = await edge.start(self._serve, app, hypercorn_config(state), edge)
+                    hc = hypercorn_config(state)
+                    if self.listen_fd is not None:
+                        hc.bind = [f"fd://{self.listen_fd}"]
+                    binds = await edge.start(self._serve, app, hc, edge)
                     state.ready = True
                     for url in binds:
                         self.logger.info("listening", url=url, config=self.config_path)
@@ -156,7 +163,9 @@ class Daemon:
         it exists (entries from before a restart are delivered) and otherwise on first use."""
         assert self.state is not None
         cfg = config.spool
-        directory = Path(cfg.path) if cfg.path else spool_mod.default_path()
+        # One spool per worker under server.workers (supervisor.py): its file is mirrored
+        # by this process's in-memory index, so two workers must never share one.
+        directory = per_worker_path(Path(cfg.path) if cfg.path else spool_mod.default_path())
         spool = spool_mod.Spool(
             directory,
             max_entries=cfg.max_entries,

@@ -25,6 +25,7 @@ from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
 from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
+from .h11pool import H11Transport
 from .jq_engine import JqProgram
 from .targets import Targets
 
@@ -112,12 +113,17 @@ def _make_client(
     cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
     pool = cfg.pool
+    limits = httpx.Limits(
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=float(pool.keepalive_expiry),
+    )
+    if transport is None and pool.transport == "h11":
+        # http:// through our pool; https:// (and anything else) through httpcore.
+        fallback = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        transport = H11Transport(limits=limits, fallback=fallback)
     return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=pool.max_connections,
-            max_keepalive_connections=pool.max_keepalive_connections,
-            keepalive_expiry=float(pool.keepalive_expiry),
-        ),
+        limits=limits,
         timeout=httpx.Timeout(timeout_s),
         trust_env=False,
         follow_redirects=False,
