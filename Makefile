@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/gateway.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test test-fast lint typecheck format check-config clean install uninstall
+.PHONY: help venv run test test-fast lint typecheck format check-config clean loadtest bench profile
+.PHONY: install uninstall
 
 # make install: where the service goes. DESTDIR stages the tree elsewhere (tests, packaging);
 # the venv's scripts then point into DESTDIR, so a real install uses an empty DESTDIR.
@@ -50,6 +51,26 @@ format: $(STAMP)  ## apply ruff format and safe fixes
 check-config: $(STAMP)  ## validate $(CONFIG) and every file in config/examples
 	$(BIN)/alertmanager-gateway check-config --config $(CONFIG)
 	for f in config/examples/*.yaml; do $(BIN)/alertmanager-gateway check-config --config $$f || exit 1; done
+
+# make loadtest SCENARIO=single|group|storm|slow|faults DURATION=10 CONCURRENCY=32 RATE=0 WORKERS=1
+SCENARIO    ?= single
+DURATION    ?= 10
+CONCURRENCY ?= 32
+RATE        ?= 0
+WORKERS     ?= 1
+LOADTEST_ARGS ?=
+loadtest: $(STAMP)  ## sink + floor + gateway on 127.0.0.1; report in loadtest/results/
+	$(BIN)/python -m loadtest --scenario $(SCENARIO) --duration $(DURATION) \
+		--concurrency $(CONCURRENCY) --rate $(RATE) --workers $(WORKERS) $(LOADTEST_ARGS)
+
+profile: $(STAMP)  ## loadtest collecting a CPU profile, memory top, task tree and metrics
+	$(BIN)/python -m loadtest --scenario $(SCENARIO) --duration $(DURATION) \
+		--concurrency $(CONCURRENCY) --rate $(RATE) --workers $(WORKERS) --profile \
+		--no-floor --no-calibrate $(LOADTEST_ARGS)
+
+bench: $(STAMP)  ## pytest-benchmark micro-benchmarks of decode, render, encode, pipeline
+	$(BIN)/pytest benchmarks -q -p no:randomly --benchmark-columns=min,median,mean,ops,rounds \
+		--benchmark-sort=name
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", parents=[common], help="serve (default)")
+    run_parser = sub.add_parser("run", parents=[common], help="serve (default)")
+    # Set by supervisor.py for its workers: serve this inherited listening socket.
+    run_parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     sub.add_parser("check-config", parents=[common], help="validate the config and templates")
     render = sub.add_parser("render", parents=[common], help="show the requests for a payload")
     render.add_argument("--destination", "-d", required=True, metavar="NAME")
@@ -112,7 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return render(
             args.config, args.destination, args.payload, sample=args.sample, as_json=args.json
         )
-    return run(args.config, log_level=args.log_level, log_format=args.log_format)
+    return run(
+        args.config,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        worker_fd=args.worker_fd,
+    )
 
 
 def _load(path: str) -> runtime_mod.Runtime:
@@ -175,16 +182,33 @@ def render(
     return EXIT_OK
 
 
-def run(path: str, *, log_level: str | None = None, log_format: str | None = None) -> int:
-    from .daemon import Daemon  # the server stack is only imported when serving
-
+def run(
+    path: str,
+    *,
+    log_level: str | None = None,
+    log_format: str | None = None,
+    worker_fd: int | None = None,
+) -> int:
     logger = Logger(level=log_level or "info", fmt=log_format or "logfmt")
+    if worker_fd is None:
+        from . import supervisor
+
+        workers = supervisor.workers_of(path)
+        if workers > 1:
+            return supervisor.run(
+                path, workers, logger=logger, log_level=log_level, log_format=log_format
+            )
+
+    # The server stack is only imported when serving (not by a supervisor: its RSS).
+    from .daemon import Daemon
+
     daemon = Daemon(
         path,
         logger=logger,
         metrics=Metrics(CollectorRegistry()),
         log_level=log_level,
         log_format=log_format,
+        listen_fd=worker_fd,
     )
     try:
         trio.run(daemon.run)

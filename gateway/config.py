@@ -73,6 +73,9 @@ class PoolConfig(Base, frozen=True):
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 16
     max_keepalive_connections: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 16
     keepalive_expiry: Duration = Duration(30.0)
+    # "h11": our own pool (h11pool.py) for http:// URLs, httpcore for https://;
+    # "httpcore": httpx's default transport for everything (the slower reference).
+    transport: Literal["h11", "httpcore"] = "h11"
 
 
 class AuthConfig(Base, frozen=True):
@@ -223,6 +226,8 @@ class ServerConfig(Base, frozen=True):
     write_timeout: Duration = Duration(30.0)
     max_body_bytes: ByteSize = ByteSize(10 * 1024 * 1024)
     drain_timeout: Duration = Duration(10.0)  # SIGTERM: how long in-flight requests may finish
+    # Worker processes sharing the listening socket (supervisor.py); 1 = serve in-process.
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     auth: AuthConfig | None = None  # webhook credentials (Go gateway key)
     admin: AuthConfig | None = None  # /api/v1/*, /-/reload, /debug/*; unset = disabled
     metrics_auth: bool = False  # true: /metrics needs the admin credentials
@@ -245,6 +250,10 @@ class TemplateCacheConfig(Base, frozen=True):
     ttl: Duration = Duration(3600.0)
 
 
+class DebugConfig(Base, frozen=True):
+    profiling: bool = False  # /debug/profile, /debug/memory, /debug/tasks (debug.py)
+
+
 class Config(Base, frozen=True):
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -253,6 +262,7 @@ class Config(Base, frozen=True):
     defaults: DefaultsConfig = DefaultsConfig()
     dedup: DedupConfig = DedupConfig()
     spool: SpoolConfig = SpoolConfig()
+    debug: DebugConfig = DebugConfig()
 
 
 class Loaded(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ only if everything validated and compiled, else keep the old one and say why.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import ssl
 import time
@@ -29,6 +30,7 @@ from . import config as config_mod
 from . import runtime as runtime_mod
 from . import spool as spool_mod
 from .errors import ConfigError
+from .supervisor import per_worker_path
 from .systemd import Notifier, status_line
 from .web import AppState, create_app
 
@@ -112,8 +114,11 @@ class Daemon:
         transport: httpx.AsyncBaseTransport | None = None,
         log_level: str | None = None,
         log_format: str | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         self.config_path = config_path
+        # A worker of supervisor.py serves the socket it inherited instead of binding.
+        self.listen_fd = listen_fd
         # Command-line --log-level/--log-format win over the file, also across reloads.
         self.log_level = log_level
         self.log_format = log_format
@@ -172,7 +177,7 @@ class Daemon:
         try:
             async with trio.open_nursery() as core:
                 self._core = core
-                state.reload = self.reload
+                state.reload = self._reload_from_api
                 await core.start(spool.run, self._deliver_spooled)
                 core.start_soon(self._cache_cleanup)
                 if self.notify.watchdog_s:
@@ -181,7 +186,10 @@ class Daemon:
                     core.start_soon(self._status_loop)
                 async with trio.open_nursery() as edge:
                     await edge.start(self._signal_loop, core)
-                    binds = await edge.start(self._serve, app, hypercorn_config(state), edge)
+                    hc = hypercorn_config(state)
+                    if self.listen_fd is not None:
+                        hc.bind = [f"fd://{self.listen_fd}"]
+                    binds = await edge.start(self._serve, app, hc, edge)
                     state.ready = True
                     for url in binds:
                         self.logger.info("listening", url=url, config=self.config_path)
@@ -205,7 +213,9 @@ class Daemon:
         it exists (entries from before a restart are delivered) and otherwise on first use."""
         assert self.state is not None
         cfg = config.spool
-        directory = Path(cfg.path) if cfg.path else spool_mod.default_path()
+        # One spool per worker under server.workers (supervisor.py): its file is mirrored
+        # by this process's in-memory index, so two workers must never share one.
+        directory = per_worker_path(Path(cfg.path) if cfg.path else spool_mod.default_path())
         spool = spool_mod.Spool(
             directory,
             max_entries=cfg.max_entries,
@@ -270,6 +280,15 @@ class Daemon:
         """
         async with self._reload_lock:
             return await self._reload()
+
+    async def _reload_from_api(self) -> ConfigError | None:
+        """POST /-/reload. A worker of supervisor.py (server.workers > 1) reloads itself to
+        answer with its result, then, if that worked, has the supervisor send SIGHUP to every
+        worker -- otherwise only the worker that took the request would serve the new file."""
+        failed = await self.reload()
+        if failed is None and self.listen_fd is not None:
+            os.kill(os.getppid(), signal.SIGHUP)
+        return failed
 
     async def _reload(self) -> ConfigError | None:
         assert self.state is not None and self._core is not None

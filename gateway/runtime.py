@@ -28,6 +28,7 @@ from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
 from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
+from .h11pool import H11Transport
 from .jq_engine import JqProgram
 from .targets import Targets
 
@@ -135,14 +136,24 @@ def _make_client(
     cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
     pool = cfg.pool
+    limits = httpx.Limits(
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=float(pool.keepalive_expiry),
+    )
+    verify = _ssl_context(cfg.tls)
+    if transport is None and pool.transport == "h11" and not cfg.proxy_url:
+        # http:// through our pool; https:// (and anything else) through httpcore, with the
+        # destination's TLS and HTTP/2 settings (an explicit transport ignores the client's).
+        # With a proxy_url, httpx's proxy transport carries everything.
+        fallback = httpx.AsyncHTTPTransport(
+            limits=limits, trust_env=False, verify=verify, http2=cfg.http2
+        )
+        transport = H11Transport(limits=limits, fallback=fallback)
     return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=pool.max_connections,
-            max_keepalive_connections=pool.max_keepalive_connections,
-            keepalive_expiry=float(pool.keepalive_expiry),
-        ),
+        limits=limits,
         timeout=httpx.Timeout(timeout_s),
-        verify=_ssl_context(cfg.tls),
+        verify=verify,
         proxy=cfg.proxy_url or None,
         http2=cfg.http2,
         trust_env=False,

@@ -23,7 +23,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__, alertmanager, api, auth, delivery_api
+from . import __version__, alertmanager, api, auth, debug, delivery_api
 from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
 from .guards import Guards
@@ -316,4 +316,5 @@ def create_app(state: AppState) -> QuartTrio:
             )
         return response
 
+    debug.register(app, state)  # /debug/* only when profiling is on
     return app
