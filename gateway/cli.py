@@ -50,6 +50,8 @@ examples:
 signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
 endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
            /api/v1/test/<name>  /api/v1/emulate/<name>  (previews; admin)
+  admin, with server.admin credentials: POST /-/reload  /api/v1/info
+           /api/v1/destinations[/<name>]  POST /api/v1/config/validate
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
 """
 

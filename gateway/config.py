@@ -78,6 +78,53 @@ class PoolConfig(Base, frozen=True):
     transport: Literal["h11", "httpcore"] = "h11"
 
 
+class AuthConfig(Base, frozen=True):
+    """Inbound credentials: HTTP basic (``username`` + ``password``) and/or bearer tokens.
+
+    Any one of them is accepted; several tokens let a token be rotated without downtime.
+    """
+
+    username: str = ""
+    password: str = ""
+    bearer_tokens: list[str] = []
+
+
+class RateConfig(Base, frozen=True):
+    """A token bucket: ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    rate: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # 0 = no limit
+    burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20
+
+
+class RateLimitConfig(Base, frozen=True):
+    client: RateConfig = RateConfig()  # per client address, every guarded route
+    destination: RateConfig = RateConfig()  # per destination, /webhook/<name>
+
+
+class LockoutConfig(Base, frozen=True):
+    """Brute-force protection: ``failures`` auth failures from one client address within
+    ``window`` lock that address out for ``duration``. ``failures: 0`` turns it off."""
+
+    failures: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 10
+    window: Duration = Duration(60.0)
+    duration: Duration = Duration(300.0)
+
+
+class ServerTLSConfig(Base, frozen=True):
+    cert_file: str
+    key_file: str
+    client_ca_file: str = ""  # set: clients must present a certificate signed by it (mTLS)
+
+
+class ClientTLSConfig(Base, frozen=True):
+    """Outbound TLS of one destination."""
+
+    ca_file: str = ""  # trust this CA bundle instead of the system's
+    cert_file: str = ""  # client certificate (mTLS); needs key_file
+    key_file: str = ""
+    insecure_skip_verify: bool = False  # never in production: logged as a warning
+
+
 class LimitsConfig(Base, frozen=True):
     """What one request to the destination may hold (0 = no limit); limits.py enforces it by
     splitting the alerts over more requests, then truncating (docs/templates.md)."""
@@ -166,6 +213,11 @@ class DestinationConfig(Base, frozen=True):
     retry: RetryConfig | None = None  # None -> defaults.retry
     breaker: BreakerConfig | None = None  # None -> defaults.breaker
     success_body: SuccessBodyConfig | None = None
+    auth: AuthConfig | None = None  # replaces server.auth for this destination's webhook
+    rate_limit: RateConfig | None = None  # replaces server.rate_limit.destination
+    tls: ClientTLSConfig = ClientTLSConfig()
+    proxy_url: str = ""  # http(s):// proxy for this destination's requests
+    http2: bool = False  # try HTTP/2 (ALPN) on https:// URLs
 
 
 class ServerConfig(Base, frozen=True):
@@ -176,6 +228,16 @@ class ServerConfig(Base, frozen=True):
     drain_timeout: Duration = Duration(10.0)  # SIGTERM: how long in-flight requests may finish
     # Worker processes sharing the listening socket (supervisor.py); 1 = serve in-process.
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    auth: AuthConfig | None = None  # webhook credentials (Go gateway key)
+    admin: AuthConfig | None = None  # /api/v1/*, /-/reload, /debug/*; unset = disabled
+    metrics_auth: bool = False  # true: /metrics needs the admin credentials
+    trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For is believed
+    lockout: LockoutConfig = LockoutConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    tls: ServerTLSConfig | None = None
+    max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    max_header_bytes: ByteSize = ByteSize(16 * 1024)
+    keep_alive_timeout: Duration = Duration(5.0)
 
 
 class LoggingConfig(Base, frozen=True):
@@ -432,6 +494,10 @@ _SUBSTITUTION_HELP: Final = (
 )
 
 
+NOT_RESOLVED: Final = "not resolved:"
+NOT_RESOLVED_WHY: Final = "(offline check: only the gateway's own load reads env/files/credentials)"
+
+
 class _SubstitutionError(Exception):
     pass
 
@@ -498,12 +564,16 @@ class _Resolver:
     environ: Mapping[str, str]
     base_dir: Path | None  # relative ${file:...} paths are relative to the config file
     problems: _Problems
+    offline: bool = False  # resolve nothing: the text came from outside (POST /api/v1/...)
 
     def render(self, parts: typing.Iterable[str | _Ref], *, secret: bool) -> str:
         """Join ``parts``; ``secret`` says whether the result ends up in a config value."""
         return "".join(p if isinstance(p, str) else self.resolve(p, secret=secret) for p in parts)
 
     def resolve(self, ref: _Ref, *, secret: bool) -> str:
+        if self.offline:
+            # A posted config must not learn the host's environment, files or credentials.
+            raise _SubstitutionError(f"{NOT_RESOLVED} ${{{ref.scheme}:...}} {NOT_RESOLVED_WHY}")
         if ref.scheme == "env":
             name_parts, default = _split_default(ref.parts)
             name = self.render(name_parts, secret=False)
@@ -783,6 +853,33 @@ def _check_server(server: ServerConfig, problems: _Problems) -> None:
             problems.add(f"server.{name}", "must be more than 0s")
     if server.max_body_bytes < 1:
         problems.add("server.max_body_bytes", "must be at least 1 byte")
+    for name, auth in (("auth", server.auth), ("admin", server.admin)):
+        _check_auth(auth, f"server.{name}", problems)
+    if server.metrics_auth and server.admin is None and problems.usable("server.admin"):
+        problems.add("server.metrics_auth", "needs server.admin (its credentials guard /metrics)")
+    for index, cidr in enumerate(server.trusted_proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.add(f"server.trusted_proxies[{index}]", f"not an IP address or CIDR: {cidr!r}")
+    if server.lockout.failures and (server.lockout.window <= 0 or server.lockout.duration <= 0):
+        problems.add("server.lockout", "window and duration must be more than 0s")
+    if server.max_header_bytes < 1024:
+        problems.add("server.max_header_bytes", "must be at least 1KiB")
+
+
+def _check_auth(auth: AuthConfig | None, path: str, problems: _Problems) -> None:
+    if auth is None or not problems.usable(path):
+        return
+    if bool(auth.username) != bool(auth.password):
+        problems.add(path, "username and password go together (HTTP basic auth)")
+    elif not auth.username and not auth.bearer_tokens:
+        problems.add(path, "set username and password, or bearer_tokens (or remove the section)")
+    for index, token in enumerate(auth.bearer_tokens):
+        if not token or any(char.isspace() for char in token):
+            problems.add(f"{path}.bearer_tokens[{index}]", "must be non-empty without spaces")
+    if ":" in auth.username:
+        problems.add(f"{path}.username", "must not contain ':' (HTTP basic auth)")
 
 
 def _check_destination(
@@ -814,6 +911,14 @@ def _check_destination(
     body = dest.success_body
     if body is not None and not body.contains and not body.json_path:
         problems.add(f"{path}.success_body", "set contains or json_path (or remove it)")
+    _check_auth(dest.auth, f"{path}.auth", problems)
+    if dest.proxy_url and usable(f"{path}.proxy_url"):
+        reason = _url_problem(dest.proxy_url)
+        if reason:
+            problems.add(f"{path}.proxy_url", reason)
+    tls = dest.tls
+    if bool(tls.cert_file) != bool(tls.key_file) and usable(f"{path}.tls"):
+        problems.add(f"{path}.tls", "cert_file and key_file go together (client certificate)")
 
     pool, pool_path = dest.pool, f"{path}.pool"
     if pool.max_keepalive_connections > pool.max_connections and usable(
@@ -945,15 +1050,24 @@ def load_text(
     source: str = "<text>",
     environ: Mapping[str, str] | None = None,
     check_destination: DestinationCheck | None = None,
+    offline: bool = False,
 ) -> Loaded:
     """Parse, substitute and validate config ``text`` (YAML or JSON).
 
     ``environ`` defaults to os.environ. Relative ``${file:...}`` paths are relative to the
-    working directory. Raises ConfigError listing every problem found.
+    working directory. ``offline`` resolves no substitution at all: each one is reported as
+    a problem starting with ``NOT_RESOLVED`` (for text from untrusted callers). Raises
+    ConfigError listing every problem found.
     """
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return _load(
-        text, digest=digest, source=source, environ=environ, base_dir=None, check=check_destination
+        text,
+        digest=digest,
+        source=source,
+        environ=environ,
+        base_dir=None,
+        check=check_destination,
+        offline=offline,
     )
 
 
@@ -998,6 +1112,7 @@ def _load(
     environ: Mapping[str, str] | None,
     base_dir: Path | None,
     check: DestinationCheck | None = None,
+    offline: bool = False,
 ) -> Loaded:
     try:
         tree = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
@@ -1010,7 +1125,9 @@ def _load(
         problems.add("", f"expected a mapping of settings, got {problems.describe(tree)}")
     problems.raise_if_any(source)
 
-    resolver = _Resolver(os.environ if environ is None else environ, base_dir, problems)
+    resolver = _Resolver(
+        os.environ if environ is None else environ, base_dir, problems, offline=offline
+    )
     try:
         tree = _substitute(tree, "", resolver)
     except _TooManyValues:

@@ -14,8 +14,11 @@ only if everything validated and compiled, else keep the old one and say why.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +42,18 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 
 CACHE_CLEANUP_INTERVAL_S = 60.0
-HEADER_LIMIT_BYTES = 16 * 1024
+# What hypercorn and the app were built with at start; a reload cannot change these (the
+# rest of `server` -- auth, admin, limits, lockout, proxies -- is read per request).
+RESTART_ONLY_SETTINGS = (
+    "address",
+    "tls",
+    "read_timeout",
+    "max_body_bytes",
+    "max_header_bytes",
+    "keep_alive_timeout",
+    "drain_timeout",
+)
+STATUS_INTERVAL_S = 5.0  # how often STATUS= is refreshed (only sent when it changed)
 
 
 class _ToLogger(logging.Handler):
@@ -67,7 +81,19 @@ def hypercorn_config(state: AppState) -> HypercornConfig:
     hc.bind = [bind_address(server.address)]
     hc.graceful_timeout = float(server.drain_timeout)
     hc.read_timeout = max(1, round(float(server.read_timeout)))
-    hc.h11_max_incomplete_size = HEADER_LIMIT_BYTES
+    # Slow or oversized requests: read_timeout closes a connection that sends nothing for
+    # that long (headers included); Quart's BODY_TIMEOUT (web.py) bounds reading a body;
+    # keep_alive_timeout closes idle keep-alive connections; the header limits answer a
+    # larger header block with 431/400.
+    hc.h11_max_incomplete_size = int(server.max_header_bytes)
+    hc.h2_max_header_list_size = int(server.max_header_bytes)
+    hc.keep_alive_timeout = float(server.keep_alive_timeout)
+    if server.tls is not None:
+        hc.certfile = server.tls.cert_file
+        hc.keyfile = server.tls.key_file
+        if server.tls.client_ca_file:
+            hc.ca_certs = server.tls.client_ca_file
+            hc.verify_mode = ssl.CERT_REQUIRED  # mTLS: no client certificate, no handshake
     hc.accesslog = None  # web.py writes its own access line
     errlog = logging.getLogger("hypercorn.error")
     errlog.handlers = [_ToLogger(state.logger)]
@@ -103,6 +129,12 @@ class Daemon:
         self.stopping = trio.Event()
         self.state: AppState | None = None
         self.last_reload: dict[str, object] = {}
+        # Work accepted but not yet delivered; a durable queue plugs its size in here.
+        self.queue_depth: Callable[[], int] = lambda: 0
+        self._reload_lock = trio.Lock()  # SIGHUP and POST /-/reload may overlap
+        self._core: trio.Nursery | None = None
+        self._last_status = ""
+        self._status_note = ""  # "; reload failed: ..." until a reload succeeds
 
     def _configure_logging(self, loaded: config_mod.Loaded) -> None:
         logging_cfg = loaded.config.logging
@@ -113,10 +145,19 @@ class Daemon:
         )
 
     def _summary(self) -> str:
+        """The STATUS= line systemctl status shows: what is served and how busy it is."""
         assert self.state is not None
         rt = self.state.runtime
         enabled = sum(d.cfg.enabled for d in rt.destinations.values())
-        return f"serving {enabled} destination(s)"
+        in_flight = int(self.metrics.registry.get_sample_value("gateway_webhooks_in_flight") or 0)
+        return (
+            f"serving {enabled} destination(s), {in_flight} in flight, "
+            f"queue depth {self.queue_depth()}{self._status_note}"
+        )
+
+    def _log_warnings(self, rt: runtime_mod.Runtime) -> None:
+        for warning in rt.warnings:
+            self.logger.warning(warning)
 
     async def run(
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
@@ -127,15 +168,22 @@ class Daemon:
         self.metrics.reloads.labels("success")
         self.metrics.reloads.labels("failure")
         self.metrics.last_reload_success.set(1)
+        self._log_warnings(rt)
         self.state = state = AppState(runtime=rt, metrics=self.metrics, logger=self.logger)
+        state.last_reload = {"result": "success", "at": time.time(), "sha256": rt.loaded.sha256}
         app = create_app(state)
         spool = self._spool(rt.config)
+        self.queue_depth = lambda: sum(s.depth for s in spool.statistics().values())
         try:
             async with trio.open_nursery() as core:
+                self._core = core
+                state.reload = self._reload_from_api
                 await core.start(spool.run, self._deliver_spooled)
                 core.start_soon(self._cache_cleanup)
                 if self.notify.watchdog_s:
                     core.start_soon(self._watchdog, self.notify.watchdog_s)
+                if self.notify.enabled:
+                    core.start_soon(self._status_loop)
                 async with trio.open_nursery() as edge:
                     await edge.start(self._signal_loop, core)
                     hc = hypercorn_config(state)
@@ -145,7 +193,8 @@ class Daemon:
                     state.ready = True
                     for url in binds:
                         self.logger.info("listening", url=url, config=self.config_path)
-                    self.notify("READY=1\n" + status_line(self._summary()))
+                    self._last_status = status_line(self._summary())
+                    self.notify("READY=1\n" + self._last_status)
                     task_status.started(binds)
                 # hypercorn has returned: in-flight requests finished or were cancelled. Spooled
                 # deliveries in flight may finish too (else they would be sent again after the
@@ -157,6 +206,7 @@ class Daemon:
             await state.runtime.aclose()
             spool.close()
             self.logger.info("stopped")
+            self.notify.close()
 
     def _spool(self, config: config_mod.Config) -> spool_mod.Spool:
         """The spool of ``delivery: async`` destinations. Its database is opened at start when
@@ -217,29 +267,50 @@ class Daemon:
             task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
-                    await self.reload(core)
+                    await self.reload()
                 else:
                     self.stop(signal.Signals(signum).name)
                     return
 
-    async def reload(self, core: trio.Nursery) -> ConfigError | None:
-        """Build a new runtime from the file and swap it in; on any error keep the old one."""
-        assert self.state is not None
+    async def reload(self) -> ConfigError | None:
+        """Build a new runtime from the file and swap it in; on any error keep the old one.
+
+        Unchanged destinations keep their client (and warm connections); the old runtime's
+        other clients are closed once the requests that snapshotted it have finished.
+        """
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload_from_api(self) -> ConfigError | None:
+        """POST /-/reload. A worker of supervisor.py (server.workers > 1) reloads itself to
+        answer with its result, then, if that worked, has the supervisor send SIGHUP to every
+        worker -- otherwise only the worker that took the request would serve the new file."""
+        failed = await self.reload()
+        if failed is None and self.listen_fd is not None:
+            os.kill(os.getppid(), signal.SIGHUP)
+        return failed
+
+    async def _reload(self) -> ConfigError | None:
+        assert self.state is not None and self._core is not None
         self.notify.reloading()
         started = time.monotonic()
         try:
             loaded = await trio.to_thread.run_sync(config_mod.load_file, self.config_path)
             new = runtime_mod.build(
-                loaded, cache=self.state.runtime.templates, transport=self.transport
+                loaded,
+                cache=self.state.runtime.templates,
+                transport=self.transport,
+                previous=self.state.runtime,
             )
         except ConfigError as exc:
             self.metrics.reloads.labels("failure").inc()
             self.metrics.last_reload_success.set(0)
             self.logger.error("reload failed; keeping the running configuration", error=str(exc))
             self.last_reload = {"result": "failure", "error": str(exc), "at": time.time()}
-            self.notify(
-                "READY=1\n" + status_line(f"reload failed: {exc.problems[0]}; {self._summary()}")
-            )
+            self.state.last_reload = self.last_reload
+            self._status_note = f"; reload failed, kept the running config: {exc.problems[0]}"
+            self._last_status = status_line(self._summary())
+            self.notify("READY=1\n" + self._last_status)
             return exc
         old, self.state.runtime = self.state.runtime, new
         self.state.guards.configure(new.config)
@@ -247,17 +318,41 @@ class Daemon:
         if (before.path, before.workers) != (after.path, after.workers):
             self.logger.warning("spool.path and spool.workers take effect at the next start")
         self._configure_logging(loaded)
-        core.start_soon(old.retire)
+        self._log_warnings(new)
+        changed = [
+            f"server.{key}"
+            for key in RESTART_ONLY_SETTINGS
+            if getattr(old.config.server, key) != getattr(new.config.server, key)
+        ]
+        if changed:
+            self.logger.warning(
+                "changed settings take effect only after a restart", settings=",".join(changed)
+            )
+        self._core.start_soon(old.retire)
         self.metrics.reloads.labels("success").inc()
         self.metrics.last_reload_success.set(1)
         self.last_reload = {"result": "success", "at": time.time(), "sha256": loaded.sha256}
+        self.state.last_reload = self.last_reload
         self.logger.info(
             "reloaded",
             destinations=len(new.destinations),
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
-        self.notify("READY=1\n" + status_line(self._summary()))
+        self._status_note = ""
+        self._last_status = status_line(self._summary())
+        self.notify("READY=1\n" + self._last_status)
         return None
+
+    async def _status_loop(self) -> None:
+        # Keeps `systemctl status` current without a datagram per request.
+        while True:
+            await trio.sleep(STATUS_INTERVAL_S)
+            if self.stopping.is_set():
+                return
+            line = status_line(self._summary())
+            if line != self._last_status:
+                self._last_status = line
+                self.notify(line)
 
     async def _cache_cleanup(self) -> None:
         while True:

@@ -173,6 +173,23 @@ class Metrics:
             ["destination"],
             registry=registry,
         )
+        self.auth_failures = Counter(
+            "gateway_auth_failures",
+            "Requests refused for missing or wrong credentials, by scope (webhook, admin).",
+            ["scope"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "gateway_requests_limited",
+            "Requests refused by a limit, by reason (client, destination, concurrency, lockout).",
+            ["reason"],
+            registry=registry,
+        )
+        self.lockouts = Counter(
+            "gateway_auth_lockouts",
+            "Client addresses locked out after repeated authentication failures.",
+            registry=registry,
+        )
         Info("gateway_build", "Version of the gateway.", registry=registry).info(
             {"version": __version__}
         )

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import certifi
 import httpx
 import trio
 
@@ -32,7 +35,7 @@ from .targets import Targets
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .config import Config, DefaultsConfig, DestinationConfig, Loaded
+    from .config import ClientTLSConfig, Config, DefaultsConfig, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -71,6 +74,9 @@ class Destination:
         self.cfg = cfg
         self.name = cfg.name
         self.client = client
+        # What `client` was built from, certificate files' stamps as they were then; a
+        # reload compares it with the new config's (hand_over).
+        self.client_key: tuple[object, ...] | None = None
         self.template = cfg.template or templates.DEFAULT_TEMPLATES[cfg.format]
         self.where = f"destination {cfg.name}: template"
         # Configured headers win over the defaults (case-insensitively).
@@ -109,6 +115,23 @@ class Destination:
         return max(1, self.cfg.parallel_requests)
 
 
+def _ssl_context(tls: ClientTLSConfig) -> ssl.SSLContext | bool:
+    """The destination's TLS settings as httpx's ``verify``; raises OSError/SSLError for a
+    file that cannot be read or parsed (reported as a config problem by ``build``)."""
+    if not (tls.ca_file or tls.cert_file or tls.insecure_skip_verify):
+        return True  # httpx's default: certifi's CA bundle
+    if tls.ca_file:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+    else:
+        context = ssl.create_default_context(cafile=certifi.where())
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert_file:
+        context.load_cert_chain(tls.cert_file, tls.key_file or None)
+    return context
+
+
 def _make_client(
     cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
 ) -> httpx.AsyncClient:
@@ -118,16 +141,77 @@ def _make_client(
         max_keepalive_connections=pool.max_keepalive_connections,
         keepalive_expiry=float(pool.keepalive_expiry),
     )
-    if transport is None and pool.transport == "h11":
-        # http:// through our pool; https:// (and anything else) through httpcore.
-        fallback = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    verify = _ssl_context(cfg.tls)
+    if transport is None and pool.transport == "h11" and not cfg.proxy_url:
+        # http:// through our pool; https:// (and anything else) through httpcore, with the
+        # destination's TLS and HTTP/2 settings (an explicit transport ignores the client's).
+        # With a proxy_url, httpx's proxy transport carries everything.
+        fallback = httpx.AsyncHTTPTransport(
+            limits=limits, trust_env=False, verify=verify, http2=cfg.http2
+        )
         transport = H11Transport(limits=limits, fallback=fallback)
     return httpx.AsyncClient(
         limits=limits,
         timeout=httpx.Timeout(timeout_s),
+        verify=verify,
+        proxy=cfg.proxy_url or None,
+        http2=cfg.http2,
         trust_env=False,
         follow_redirects=False,
         transport=transport,
+    )
+
+
+def tls_problems(cfg: Config) -> list[str]:
+    """Every certificate or key file of the config that cannot be loaded, so that start-up,
+    reload and check-config refuse it with its key path instead of failing later."""
+    problems = []
+    server_tls = cfg.server.tls
+    if server_tls is not None:
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(server_tls.cert_file, server_tls.key_file)
+            if server_tls.client_ca_file:
+                context.load_verify_locations(server_tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"server.tls: cannot load a certificate or key: {_reason(exc)}")
+    for index, dest in enumerate(cfg.destinations):
+        if dest.kind == "http" and dest.enabled:
+            try:
+                _ssl_context(dest.tls)
+            except (OSError, ssl.SSLError) as exc:
+                problems.append(
+                    f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}"
+                )
+    return problems
+
+
+def _reason(exc: OSError | ssl.SSLError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _file_stamp(path: str) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def client_key(cfg: DestinationConfig) -> tuple[object, ...]:
+    """Everything an outbound client is built from. A reload reuses the running client
+    (and its warm connections) of a destination whose key is unchanged; URL, headers and
+    template are per request, so changing them keeps the client. A rewritten certificate
+    file changes the key even under the same path."""
+    files = (cfg.tls.ca_file, cfg.tls.cert_file, cfg.tls.key_file)
+    return (
+        cfg.kind,
+        cfg.timeout,
+        cfg.pool,
+        cfg.tls,
+        cfg.proxy_url,
+        cfg.http2,
+        tuple(_file_stamp(f) for f in files if f),
     )
 
 
@@ -210,6 +294,12 @@ class Runtime:
         self._active = 0
         self._retired = False
         self._drained = trio.Event()
+        self._handed_over: set[int] = set()  # id() of clients a newer runtime now owns
+        self.warnings: list[str] = []  # for the log: e.g. TLS verification turned off
+        self.closed = trio.Event()
+        # Set when this runtime shares clients with an older one (an Event, not the runtime:
+        # holding the runtime would chain every old config in memory).
+        self._predecessor_closed: trio.Event | None = None
 
     def destination(self, name: str) -> Destination:
         dest = self.destinations.get(name)
@@ -233,17 +323,40 @@ class Runtime:
         return self._active
 
     async def retire(self) -> None:
-        """Wait for in-flight work that snapshotted this runtime, then close its clients."""
+        """Wait for in-flight work that snapshotted this runtime, then close its clients.
+
+        Clients this runtime took over from its predecessor may still carry that one's
+        requests (two reloads in quick succession), so it also waits for the predecessor
+        to be closed first.
+        """
         self._retired = True
         if self._active:
             await self._drained.wait()
+        if self._predecessor_closed is not None:
+            await self._predecessor_closed.wait()
         await self.aclose()
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             for dest in self.destinations.values():
-                if dest.client is not None:
+                if dest.client is not None and id(dest.client) not in self._handed_over:
                     await dest.client.aclose()
+        self.closed.set()
+
+    def hand_over(self, new: Destination) -> Destination | None:
+        """The running destination of ``new``'s name if its client can serve ``new``
+        unchanged; its client (and pool limiter, which bounds that client's pool) then
+        belong to the caller, and ``aclose`` leaves them open."""
+        dest = self.destinations.get(new.name)
+        if (
+            dest is None
+            or dest.client is None
+            or dest.client_key != client_key(new.cfg)
+            or dest.client_timeout_s != new.client_timeout_s  # also follows defaults.retry
+        ):
+            return None
+        self._handed_over.add(id(dest.client))
+        return dest
 
 
 def build(
@@ -253,9 +366,11 @@ def build(
     transport: httpx.AsyncBaseTransport | None = None,
     clients: bool = True,
     checked: bool = False,
+    previous: Runtime | None = None,
 ) -> Runtime:
     """Compile every template and check it against the samples (unless ``checked``: the
-    loader already did, through template_problems); then create clients.
+    loader already did, through template_problems); then create clients, reusing
+    ``previous``'s where nothing they are built from changed.
     Raises ConfigError with every problem found; creates no client unless all is well."""
     cfg = loaded.config
     if cache is None:
@@ -269,10 +384,54 @@ def build(
                 for key, reason in template_problems(dcfg, cache)
             )
         destinations[dcfg.name] = Destination(dcfg, client=None, defaults=cfg.defaults)
+    problems.extend(tls_problems(cfg))
     if problems:
         raise ConfigError(problems, source=loaded.source)
+    warnings = [
+        f"destination {d.name}: tls.insecure_skip_verify is on; its server's certificate "
+        "is NOT checked"
+        for d in destinations.values()
+        if d.cfg.tls.insecure_skip_verify and d.cfg.enabled
+    ]
+    shared = False
     if clients:
-        for dest in destinations.values():
-            if dest.cfg.kind == "http" and dest.cfg.enabled:
-                dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
-    return Runtime(loaded, destinations, cache)
+        shared = _open_clients(destinations, transport, previous, loaded.source)
+    rt = Runtime(loaded, destinations, cache)
+    rt.warnings = warnings
+    if shared and previous is not None:
+        rt._predecessor_closed = previous.closed
+    return rt
+
+
+def _open_clients(
+    destinations: dict[str, Destination],
+    transport: httpx.AsyncBaseTransport | None,
+    previous: Runtime | None,
+    source: str,
+) -> bool:
+    """Give every enabled http destination a client: the previous runtime's where nothing
+    it is built from changed, else a new one. All or nothing: on a problem, the clients
+    made here are dropped unopened (they hold no connection yet) and ConfigError is raised.
+    Returns whether any client was taken over from ``previous``."""
+    problems: list[str] = []
+    reused: list[tuple[Destination, Destination]] = []
+    for index, dest in enumerate(destinations.values()):
+        if dest.cfg.kind != "http" or not dest.cfg.enabled:
+            continue
+        running = previous.hand_over(dest) if previous is not None else None
+        if running is not None:
+            reused.append((dest, running))
+            continue
+        try:
+            dest.client_key = client_key(dest.cfg)  # before reading the files
+            dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
+        except (OSError, ssl.SSLError) as exc:  # a file changed since tls_problems read it
+            problems.append(f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}")
+    if problems:
+        if previous is not None:
+            previous._handed_over.clear()
+        raise ConfigError(problems, source=source)
+    for dest, running in reused:
+        dest.client, dest.pool_limiter = running.client, running.pool_limiter
+        dest.client_key = running.client_key
+    return bool(reused)

@@ -58,6 +58,9 @@ class Notifier:
             self._sock = None
 
 
+STATUS_MAX_CHARS = 300
+
+
 def status_line(text: str) -> str:
     """STATUS= takes one line."""
-    return "STATUS=" + " ".join(text.split())[:200]
+    return "STATUS=" + " ".join(text.split())[:STATUS_MAX_CHARS]

@@ -23,7 +23,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import __version__, alertmanager, debug, delivery_api
+from . import __version__, alertmanager, api, auth, debug, delivery_api
 from .dispatch import dispatch
 from .errors import GatewayError, PayloadTooLarge, TemplateError, Unavailable, UnknownDestination
 from .guards import Guards
@@ -31,7 +31,10 @@ from .metrics import UNKNOWN_DESTINATION
 from .redact import scrub
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from .dispatch import DispatchResult, PartResult
+    from .errors import ConfigError
     from .logs import Logger
     from .metrics import Metrics
     from .runtime import Runtime
@@ -53,6 +56,9 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
     draining: bool = False
+    # The daemon's reload (POST /-/reload); None where there is no daemon (tests, tools).
+    reload: Callable[[], Awaitable[ConfigError | None]] | None = None
+    last_reload: dict[str, object] = field(default_factory=dict)  # GET /api/v1/info
     # Breakers, dedup memory and spool: kept across reloads (the daemon re-configures them).
     guards: Guards = field(init=False)
 
@@ -158,6 +164,8 @@ def create_app(state: AppState) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = float(state.runtime.config.server.read_timeout)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     logger, metrics = state.logger, state.metrics
+    auth.install(app, state)  # first hook: every route is guarded by its path prefix
+    app.register_blueprint(api.blueprint(state))
 
     @app.post("/webhook/<destination>")
     async def webhook(destination: str) -> Response:

@@ -19,8 +19,10 @@ from gateway.metrics import Metrics
 from support.app import Built, build_app
 
 SINGLE = (Path(__file__).parent / "data" / "firing-single.json").read_bytes()
+# Admin routes (/api/...) need the admin credentials (auth.py, by path prefix).
+ADMIN = {"Authorization": "Bearer test-admin-token"}
 CONFIG = """
-server: {address: "127.0.0.1:0"}
+server: {address: "127.0.0.1:0", admin: {bearer_tokens: [test-admin-token]}}
 defaults:
   retry: {max_attempts: 1}
   breaker: {failure_threshold: 3, open_duration: 10s, half_open_probes: 1}
@@ -58,7 +60,7 @@ def notification(n: int) -> bytes:
 async def post(
     built: Built, path: str, method: str = "POST", body: bytes = SINGLE
 ) -> tuple[int, Any, Any]:
-    response = await built.app.test_client().open(path, method=method, data=body)
+    response = await built.app.test_client().open(path, method=method, data=body, headers=ADMIN)
     return response.status_code, await response.get_json(), response.headers
 
 
@@ -155,7 +157,7 @@ async def test_a_real_sighup_reload_keeps_the_open_breaker(tmp_path: Path) -> No
                     response = await client.post("/webhook/hook", content=notification(n))
                     assert response.status_code == 502
                 path.write_text(text.replace("name: ratio", "name: renamed"))
-                assert await daemon.reload(nursery) is None
+                assert await daemon.reload() is None
                 response = await client.post("/webhook/hook", content=notification(9))
                 assert response.status_code == 503
                 assert switch.calls == 3

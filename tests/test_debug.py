@@ -5,13 +5,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import trio
 
 from support.app import build_app
 
+ADMIN = {"Authorization": "Bearer debug-admin-token"}  # /debug/* needs admin (auth.py)
+
+
+class Client:
+    """The app's test client, sending the admin credentials with every request."""
+
+    def __init__(self, yaml_text: str) -> None:
+        self._client = build_app(yaml_text).app.test_client()
+
+    async def get(self, path: str) -> Any:
+        return await self._client.get(path, headers=ADMIN)
+
+
 YAML = """
+server: {admin: {bearer_tokens: [debug-admin-token]}}
 debug: {profiling: %s}
 destinations:
   - name: log
@@ -24,14 +39,14 @@ async def test_debug_endpoints_are_404_when_profiling_is_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("ENABLE_PROFILING", raising=False)
-    client = build_app(YAML % "false").app.test_client()
+    client = Client(YAML % "false")
     for path in ("/debug/profile", "/debug/memory", "/debug/tasks"):
         assert (await client.get(path)).status_code == 404
 
 
 async def test_enable_profiling_env_turns_them_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENABLE_PROFILING", "true")
-    client = build_app(YAML % "false").app.test_client()
+    client = Client(YAML % "false")
     assert (await client.get("/debug/tasks")).status_code == 200
 
 
@@ -55,7 +70,7 @@ async def test_profile_returns_a_speedscope_profile_of_the_whole_process(
     nursery: trio.Nursery,
 ) -> None:
     pytest.importorskip("pyinstrument")
-    client = build_app(YAML % "true").app.test_client()
+    client = Client(YAML % "true")
     nursery.start_soon(keep_busy, busy_elsewhere_in_the_process)  # other tasks: the profile
     nursery.start_soon(keep_busy, other_work)  # must show them, not only its own request
     response = await client.get("/debug/profile?seconds=0.3&format=speedscope")
@@ -71,7 +86,7 @@ async def test_profile_returns_a_speedscope_profile_of_the_whole_process(
 
 
 async def test_memory_starts_tracing_then_lists_top_allocations() -> None:
-    client = build_app(YAML % "true").app.test_client()
+    client = Client(YAML % "true")
     first = json.loads(await (await client.get("/debug/memory")).get_data())
     assert first["tracing"] is True and "top" not in first
     try:
@@ -85,7 +100,7 @@ async def test_memory_starts_tracing_then_lists_top_allocations() -> None:
 
 
 async def test_tasks_shows_the_trio_task_tree() -> None:
-    client = build_app(YAML % "true").app.test_client()
+    client = Client(YAML % "true")
     body = json.loads(await (await client.get("/debug/tasks")).get_data())
     assert body["count"] >= 2
     assert body["tree"]["name"]  # the root task

@@ -18,7 +18,10 @@ from support.sink import Behaviour, Sink
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 RESOLVED = (DATA / "resolved-single.json").read_bytes()
+# The preview routes live under /api/, so they need the admin credentials (auth.py).
+ADMIN = {"Authorization": "Bearer preview-admin-token"}
 CONFIG = """
+server: {admin: {bearer_tokens: [preview-admin-token]}}
 destinations:
   - name: og
     preset: opsgenie
@@ -39,7 +42,7 @@ def make(config: str = CONFIG, transport: httpx.AsyncBaseTransport | None = None
 
 
 async def post(built: Built, path: str, body: bytes = b"") -> tuple[int, Any]:
-    response = await built.app.test_client().post(path, data=body)
+    response = await built.app.test_client().post(path, data=body, headers=ADMIN)
     return response.status_code, await response.get_json()
 
 

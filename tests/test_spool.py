@@ -21,8 +21,10 @@ from support.app import Built, build_app
 DATA = Path(__file__).parent / "data"
 SINGLE = (DATA / "firing-single.json").read_bytes()
 GUARD_S = 10.0
+# Admin routes (/api/...) need the admin credentials (auth.py, by path prefix).
+ADMIN = {"Authorization": "Bearer test-admin-token"}
 CONFIG = """
-server: {address: "127.0.0.1:0"}
+server: {address: "127.0.0.1:0", admin: {bearer_tokens: [test-admin-token]}}
 defaults:
   retry: {max_attempts: 2, initial_delay: 10ms, max_delay: 20ms}
   breaker: {enabled: false}
@@ -82,7 +84,7 @@ async def spooled(
 
 
 async def post(built: Built, path: str, body: bytes = SINGLE, method: str = "POST") -> Any:
-    response = await built.app.test_client().open(path, method=method, data=body)
+    response = await built.app.test_client().open(path, method=method, data=body, headers=ADMIN)
     return response.status_code, await response.get_json(), response.headers
 
 

@@ -135,3 +135,27 @@ destinations:
             await sink.wait_for(10)
     spools = sorted(p.relative_to(state).as_posix() for p in state.rglob(DB_NAME))
     assert spools and all(re.fullmatch(rf"worker-[01]/{DB_NAME}", p) for p in spools), spools
+
+
+async def test_post_reload_reaches_every_worker(sink: Sink, tmp_path: Path) -> None:
+    admin = {"Authorization": "Bearer workers-admin-token"}
+    text = config(sink).replace(
+        "workers: 2}", "workers: 2, admin: {bearer_tokens: [workers-admin-token]}}"
+    )
+    with trio.fail_after(GUARD_S):
+        async with open_gateway(tmp_path, text) as gw:
+            await gw.wait_for_log(READY_LINE)
+            (tmp_path / "gateway.yaml").write_text(text.replace("name: sink", "name: renamed"))
+            async with httpx.AsyncClient(base_url=gw.url, trust_env=False, timeout=10) as c:
+                assert (await c.post("/-/reload", headers=admin)).status_code == 200
+            # The worker that took the request reloaded, then the supervisor had both reload.
+            await gw.wait_for_log("msg=reloaded", count=3)
+            limits = httpx.Limits(max_keepalive_connections=0)  # connections to either worker
+            async with httpx.AsyncClient(
+                base_url=gw.url, trust_env=False, timeout=10, limits=limits
+            ) as c:
+                codes = [
+                    (await c.post("/webhook/renamed", content=notification(n))).status_code
+                    for n in range(20)
+                ]
+    assert codes == [200] * 20

@@ -30,8 +30,13 @@ class Built:
         return self.registry.get_sample_value(name, labels)
 
 
-def build_app(yaml_text: str, transport: httpx.AsyncBaseTransport | None = None) -> Built:
-    loaded = config.load_text(yaml_text, environ={})
+def build_app(
+    yaml_text: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+) -> Built:
+    loaded = config.load_text(yaml_text, environ=environ or {})
     rt = runtime.build(loaded, transport=transport)
     registry = CollectorRegistry()
     metrics = Metrics(registry)

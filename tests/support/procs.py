@@ -177,8 +177,12 @@ class Alertmanager:
         return _read_log(self.log_path)
 
 
-def alertmanager_config(webhook_url: str) -> str:
-    """One route, one webhook receiver, short group timers so tests run in seconds."""
+def alertmanager_config(webhook_url: str, http_config: dict[str, Any] | None = None) -> str:
+    """One route, one webhook receiver, short group timers so tests run in seconds.
+    ``http_config`` is the receiver's (credentials, TLS), as in alertmanager.yml."""
+    receiver: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
+    if http_config:
+        receiver["http_config"] = http_config
     config = {
         "route": {
             "receiver": "gateway",
@@ -190,7 +194,7 @@ def alertmanager_config(webhook_url: str) -> str:
         "receivers": [
             {
                 "name": "gateway",
-                "webhook_configs": [{"url": webhook_url, "send_resolved": True}],
+                "webhook_configs": [receiver],
             }
         ],
     }
@@ -199,7 +203,11 @@ def alertmanager_config(webhook_url: str) -> str:
 
 @asynccontextmanager
 async def open_alertmanager(
-    tmp_path: Path, webhook_url: str, *, binary: str | None = None
+    tmp_path: Path,
+    webhook_url: str,
+    *,
+    binary: str | None = None,
+    http_config: dict[str, Any] | None = None,
 ) -> AsyncIterator[Alertmanager]:
     """Run a single (non-clustered) Alertmanager sending every alert to `webhook_url`."""
     binary = binary or find_alertmanager()
@@ -208,7 +216,7 @@ async def open_alertmanager(
     workdir = tmp_path / "alertmanager"
     (workdir / "data").mkdir(parents=True)
     config_path = workdir / "alertmanager.yml"
-    config_path.write_text(alertmanager_config(webhook_url), encoding="utf-8")
+    config_path.write_text(alertmanager_config(webhook_url, http_config), encoding="utf-8")
     log_path = workdir / "alertmanager.log"
     url = f"http://{HOST}:{free_port()}"
     command = [

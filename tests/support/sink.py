@@ -12,6 +12,7 @@ so `wait_for` sees requests whose answer is still pending (or will never come).
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 import h11
@@ -85,10 +86,21 @@ class Sink:
                 return got
             await self._changed.wait()
 
-    async def run(self, *, task_status: trio.TaskStatus[Sink] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host=HOST)
-        port = listeners[0].socket.getsockname()[1]
-        self.url = f"http://{HOST}:{port}"
+    async def run(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        task_status: trio.TaskStatus[Sink] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve plain HTTP, or HTTPS (url https://...) when given a server ``ssl_context``."""
+        tcp = await trio.open_tcp_listeners(0, host=HOST)
+        port = tcp[0].socket.getsockname()[1]
+        self.url = f"{'https' if ssl_context else 'http'}://{HOST}:{port}"
+        listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(tcp)
+        if ssl_context is not None:
+            listeners = [
+                trio.SSLListener(listener, ssl_context, https_compatible=True) for listener in tcp
+            ]
         async with trio.open_nursery() as nursery:
             # serve_listeners runs one task per connection and closes listeners on cancel.
             await nursery.start(trio.serve_listeners, self._serve_connection, listeners)
@@ -96,7 +108,7 @@ class Sink:
 
     # -- one connection ----------------------------------------------------------------
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(self, stream: trio.abc.Stream) -> None:
         # serve_listeners closes `stream` when this returns; an escaping exception would
         # tear down the whole sink, so a misbehaving client only ends its own connection.
         conn = h11.Connection(h11.SERVER)
@@ -116,7 +128,7 @@ class Sink:
                     return  # Connection: close, or HTTP/1.0
                 conn.start_next_cycle()
         except (_PeerGone, trio.BrokenResourceError, trio.ClosedResourceError):
-            return
+            return  # includes failed TLS handshakes (trio raises BrokenResourceError)
 
     def _record(self, request: h11.Request, body: bytes) -> None:
         path, _, query = request.target.decode("latin-1").partition("?")
@@ -137,7 +149,7 @@ class Sink:
         self._changed.set()
         self._changed = trio.Event()
 
-    async def _answer(self, conn: h11.Connection, stream: trio.SocketStream, target: bytes) -> bool:
+    async def _answer(self, conn: h11.Connection, stream: trio.abc.Stream, target: bytes) -> bool:
         """Send the response; False if the connection must be dropped instead."""
         prefix, behaviour = self._behaviour_for(target.decode("latin-1").partition("?")[0])
         nth = self._matched.get(prefix, 0)
@@ -171,7 +183,7 @@ class Sink:
         return prefix, self._behaviours[prefix]
 
 
-async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> h11.Event:
+async def _next_event(conn: h11.Connection, stream: trio.abc.Stream) -> h11.Event:
     while True:
         try:
             event = conn.next_event()
@@ -187,7 +199,7 @@ async def _next_event(conn: h11.Connection, stream: trio.SocketStream) -> h11.Ev
         return event
 
 
-async def _send(conn: h11.Connection, stream: trio.SocketStream, event: h11.Event) -> None:
+async def _send(conn: h11.Connection, stream: trio.abc.Stream, event: h11.Event) -> None:
     data = conn.send(event)
     if data:
         await stream.send_all(data)
