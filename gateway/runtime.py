@@ -5,14 +5,14 @@ templates, merged headers and their own outbound ``httpx.AsyncClient`` and limit
 succeeds completely or raises ConfigError listing every problem, so a reload can keep the old
 runtime on any error. A runtime counts the requests using it, so that after a reload the old
 runtime's clients are closed only once its in-flight work has drained.
-Must not: parse YAML (config.py) or decide how alerts are split (dispatch.py).
+Must not: parse YAML (config.py), decide how alerts are split (dispatch.py) or build an
+outbound client itself (clients.py does, from the destination's pool and TLS settings).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import random
 import ssl
 from collections.abc import Iterator
@@ -20,22 +20,21 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING
 
-import certifi
 import httpx
 import trio
 
 from . import USER_AGENT, alertmanager, templates
 from . import config as config_mod
+from .clients import client_key, error_reason, make_client, tls_problems
 from .delivery import RetryPolicy, SuccessCheck
 from .errors import ConfigError, TemplateError, UnknownDestination
-from .h11pool import H11Transport
 from .jq_engine import JqProgram
 from .targets import Targets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .config import ClientTLSConfig, Config, DefaultsConfig, DestinationConfig, Loaded
+    from .config import Config, DefaultsConfig, DestinationConfig, Loaded
 
 # httpx's own timeouts sit just under the trio deadline, so an attempt normally ends with a
 # clean httpx timeout instead of a cancellation inside httpcore (see httpcore issue #1093).
@@ -113,106 +112,6 @@ class Destination:
     @property
     def parallel(self) -> int:
         return max(1, self.cfg.parallel_requests)
-
-
-def _ssl_context(tls: ClientTLSConfig) -> ssl.SSLContext | bool:
-    """The destination's TLS settings as httpx's ``verify``; raises OSError/SSLError for a
-    file that cannot be read or parsed (reported as a config problem by ``build``)."""
-    if not (tls.ca_file or tls.cert_file or tls.insecure_skip_verify):
-        return True  # httpx's default: certifi's CA bundle
-    if tls.ca_file:
-        context = ssl.create_default_context(cafile=tls.ca_file)
-    else:
-        context = ssl.create_default_context(cafile=certifi.where())
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file or None)
-    return context
-
-
-def _make_client(
-    cfg: DestinationConfig, transport: httpx.AsyncBaseTransport | None, timeout_s: float
-) -> httpx.AsyncClient:
-    pool = cfg.pool
-    limits = httpx.Limits(
-        max_connections=pool.max_connections,
-        max_keepalive_connections=pool.max_keepalive_connections,
-        keepalive_expiry=float(pool.keepalive_expiry),
-    )
-    verify = _ssl_context(cfg.tls)
-    if transport is None and pool.transport == "h11" and not cfg.proxy_url:
-        # http:// through our pool; https:// (and anything else) through httpcore, with the
-        # destination's TLS and HTTP/2 settings (an explicit transport ignores the client's).
-        # With a proxy_url, httpx's proxy transport carries everything.
-        fallback = httpx.AsyncHTTPTransport(
-            limits=limits, trust_env=False, verify=verify, http2=cfg.http2
-        )
-        transport = H11Transport(limits=limits, fallback=fallback)
-    return httpx.AsyncClient(
-        limits=limits,
-        timeout=httpx.Timeout(timeout_s),
-        verify=verify,
-        proxy=cfg.proxy_url or None,
-        http2=cfg.http2,
-        trust_env=False,
-        follow_redirects=False,
-        transport=transport,
-    )
-
-
-def tls_problems(cfg: Config) -> list[str]:
-    """Every certificate or key file of the config that cannot be loaded, so that start-up,
-    reload and check-config refuse it with its key path instead of failing later."""
-    problems = []
-    server_tls = cfg.server.tls
-    if server_tls is not None:
-        try:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(server_tls.cert_file, server_tls.key_file)
-            if server_tls.client_ca_file:
-                context.load_verify_locations(server_tls.client_ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            problems.append(f"server.tls: cannot load a certificate or key: {_reason(exc)}")
-    for index, dest in enumerate(cfg.destinations):
-        if dest.kind == "http" and dest.enabled:
-            try:
-                _ssl_context(dest.tls)
-            except (OSError, ssl.SSLError) as exc:
-                problems.append(
-                    f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}"
-                )
-    return problems
-
-
-def _reason(exc: OSError | ssl.SSLError) -> str:
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-
-
-def _file_stamp(path: str) -> tuple[str, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (path, st.st_mtime_ns, st.st_size)
-
-
-def client_key(cfg: DestinationConfig) -> tuple[object, ...]:
-    """Everything an outbound client is built from. A reload reuses the running client
-    (and its warm connections) of a destination whose key is unchanged; URL, headers and
-    template are per request, so changing them keeps the client. A rewritten certificate
-    file changes the key even under the same path."""
-    files = (cfg.tls.ca_file, cfg.tls.cert_file, cfg.tls.key_file)
-    return (
-        cfg.kind,
-        cfg.timeout,
-        cfg.pool,
-        cfg.tls,
-        cfg.proxy_url,
-        cfg.http2,
-        tuple(_file_stamp(f) for f in files if f),
-    )
 
 
 def template_problems(
@@ -424,9 +323,11 @@ def _open_clients(
             continue
         try:
             dest.client_key = client_key(dest.cfg)  # before reading the files
-            dest.client = _make_client(dest.cfg, transport, dest.client_timeout_s)
+            dest.client = make_client(dest.cfg, transport, dest.client_timeout_s)
         except (OSError, ssl.SSLError) as exc:  # a file changed since tls_problems read it
-            problems.append(f"destinations[{index}].tls: cannot load a certificate: {_reason(exc)}")
+            problems.append(
+                f"destinations[{index}].tls: cannot load a certificate: {error_reason(exc)}"
+            )
     if problems:
         if previous is not None:
             previous._handed_over.clear()

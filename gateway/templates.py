@@ -1,154 +1,94 @@
-"""templates.py: Mustache templates — compile, cache, view model, helpers, format-aware escaping.
+"""templates.py: Mustache templates — compile, cache and render with format-aware escaping.
 
-Owns: tokenizing a template once (which validates it), the memoized token cache, the view model
-built from an Alertmanager payload, the helper lambdas, the escaping of ``{{x}}`` for each
-output format, and the built-in default template of each format. It is the only module that
-imports chevron.
+Owns: tokenizing a template once (which validates it), the memoized token cache, rendering
+tokens against a view with the format's escaper, and wiring the helper lambdas into chevron.
+It is the only module that imports chevron, so every workaround of chevron's quirks lives
+here: escaping has no hook, lookups fall back to getattr (so str methods leak into templates),
+and lambdas receive re-assembled template text.
 Must not: encode or check bodies (formats.py does, after rendering), read anything from disk
 (partials are refused), decide how alerts are split into parts (dispatch.py passes the part
 in), or know about destinations and HTTP.
 
-Why this module is larger than ~400 lines: chevron has quirks we must work around — escaping
-has no hook, lookups fall back to getattr (so str methods leak into templates), and lambdas
-receive re-assembled template text — and the compile-time checks, the helpers, the view model
-and the default templates all depend on exactly how those workarounds behave. Keeping them
-together keeps every piece of chevron knowledge in one file; about a third of it is the
-default templates and docstrings.
+The pieces that need no chevron live next door and are re-exported here, so callers import
+everything template-related from this module: escaping.py (the escapers), template_helpers.py
+(what each helper does to its text), view.py (build_view) and default_templates.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import chevron
 import chevron.renderer
 import chevron.tokenizer
 import msgspec
 
-from .alertmanager import has_ended
+from .default_templates import DEFAULT_TEMPLATES
 from .errors import TemplateError
+from .escaping import (
+    ESCAPERS,
+    FORMATS,
+    LITERAL_ESCAPERS,
+    MARKUP_ESCAPERS,
+    MARKUPS,
+    Escaper,
+    header_value_escape,
+    identity,
+    url_value_escape,
+)
+from .template_helpers import ELLIPSIS, HELPER_ARGS, TRANSFORMS
+from .view import (
+    OTHER_COLOR,
+    RESOLVED_COLOR,
+    SEVERITY_COLORS,
+    build_view,
+    human_duration,
+    labels_text,
+    silence_url,
+)
 
-if TYPE_CHECKING:
-    from .alertmanager import Alert, Payload
+# What callers import from here (some of it defined in the modules above).
+__all__ = [
+    "CHEVRON_LAMBDA_CACHE_MAX",
+    "DEFAULT_TEMPLATES",
+    "ELLIPSIS",
+    "ESCAPERS",
+    "FORMATS",
+    "HELPER_NAMES",
+    "MARKUPS",
+    "MARKUP_ESCAPERS",
+    "OTHER_COLOR",
+    "RESOLVED_COLOR",
+    "SEVERITY_COLORS",
+    "CacheStats",
+    "Escaper",
+    "Helper",
+    "TemplateCache",
+    "Tokens",
+    "build_view",
+    "compile_template",
+    "header_value_escape",
+    "human_duration",
+    "labels_text",
+    "render",
+    "render_value",
+    "silence_url",
+    "url_value_escape",
+]
 
 Tokens = tuple[tuple[str, str], ...]
-Escaper = Callable[[str], str]
 # chevron calls a lambda as fn(inner_template_text, render) and inserts its result unescaped.
 Helper = Callable[[str, Callable[[str], str]], str]
-
-FORMATS = ("json", "form", "query", "xml", "text", "json_stream")
-# What a destination's text means to the service beyond its format: values are escaped for
-# the markup first, then for the format (see MARKUP_ESCAPERS).
-MARKUPS = ("none", "html", "slack")
 
 # chevron keeps the tokens of every lambda section it meets in a module-level dict that it never
 # prunes; templates submitted through the render-preview API could grow it without bound. It is
 # only a cache (each entry is rewritten right before its lambda runs), so clearing it between
 # renders is safe.
 CHEVRON_LAMBDA_CACHE_MAX = 1024
-
-ELLIPSIS = "…"
-
-# ---------------------------------------------------------------------------------------
-# Escaping
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-def _json_escape(text: str) -> str:
-    """The content of a JSON string literal: exactly json.dumps(text, ensure_ascii=False)[1:-1],
-    through the C function json.dumps itself uses for a str."""
-    return encode_basestring(text)[1:-1]
-
-
-# XML 1.0 allows only these characters (https://www.w3.org/TR/xml/#charsets); anything else
-# (control characters, U+FFFE/U+FFFF, lone surrogates) makes the document unparsable, so it
-# becomes U+FFFD instead.
-_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_escape(text: str) -> str:
-    """Safe in element text and in attribute values quoted with ' or ". A carriage return is
-    written as a character reference because parsers normalize a literal one away."""
-    text = _XML_INVALID.sub("\ufffd", text)
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&apos;")
-        .replace("\r", "&#13;")
-    )
-
-
-# form and query templates render a JSON object (formats.py turns it into fields), so their
-# values are escaped exactly like JSON.
-ESCAPERS: Mapping[str, Escaper] = {
-    "json": _json_escape,
-    "form": _json_escape,
-    "query": _json_escape,
-    "xml": _xml_escape,
-    "text": _identity,
-    "json_stream": _json_escape,
-}
-
-
-def _html_text_escape(text: str) -> str:
-    """HTML text and double-quoted attribute values (Telegram's HTML parse mode accepts exactly
-    these four entities)."""
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
-
-
-def _slack_escape(text: str) -> str:
-    """Slack mrkdwn treats only &, < and > as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-MARKUP_ESCAPERS: Mapping[str, Escaper] = {
-    "none": _identity,
-    "html": _html_text_escape,
-    "slack": _slack_escape,
-}
-
-
-# URL path and query values (targets.py renders URL templates with this): everything but
-# letters, digits and "-_~:" is percent-encoded, dots included, so a value can never add a
-# path segment, a "..", a query, a fragment or userinfo.
-def url_value_escape(text: str) -> str:
-    return quote(text, safe="-_~:").replace(".", "%2E")
-
-
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def header_value_escape(text: str) -> str:
-    """A header value cannot hold CR, LF or other control characters: each becomes a space."""
-    return _HEADER_UNSAFE.sub(" ", text)
-
-
-# How the json helper's output (a complete JSON string literal, quotes included) is written
-# where it lands: as a JSON value as it is; inside XML escaped; in text as it is.
-_LITERAL_ESCAPERS: Mapping[str, Escaper] = {
-    "json": _identity,
-    "form": _identity,
-    "query": _identity,
-    "xml": _xml_escape,
-    "text": _identity,
-    "json_stream": _identity,
-}
 
 # ---------------------------------------------------------------------------------------
 # Helper lambdas
@@ -166,7 +106,7 @@ _LITERAL_ESCAPERS: Mapping[str, Escaper] = {
 def _render_raw(text: str, render: Callable[[str], str]) -> tuple[str, Escaper]:
     """Render a helper's inner text unescaped; return it and the escaper active before."""
     outer: Escaper = chevron.renderer._html_escape
-    chevron.renderer._html_escape = _identity
+    chevron.renderer._html_escape = identity
     try:
         return render(text), outer
     finally:
@@ -186,95 +126,15 @@ def _json_helper(literal_escape: Escaper) -> Helper:
         raw, outer = _render_raw(text, render)
         literal = encode_basestring(raw)
         # Nested in another helper (outer is the identity): that helper escapes the result.
-        return literal if outer is _identity else literal_escape(literal)
+        return literal if outer is identity else literal_escape(literal)
 
     return helper
 
 
-_TITLE_WORD = re.compile(r"\S+")
-
-
-def _titlecase(text: str) -> str:
-    """Upper-case the first character of each whitespace-separated word, lower-case the rest
-    (unlike str.title, "don't" stays "Don't" and "api-1" becomes "Api-1")."""
-    return _TITLE_WORD.sub(lambda m: m[0][:1].upper() + m[0][1:].lower(), text)
-
-
-def _urlencode(text: str) -> str:
-    return quote(text, safe="")
-
-
-# {{#truncate}}80 {{summary}}{{/truncate}}: the first word of the inner text is the limit.
-_TRUNCATE_ARGS = re.compile(r"\s*(\d+)\s(.*)\Z", re.DOTALL)
-
-
-def _truncate(text: str) -> str:
-    """At most N characters (of the text, before escaping), the last one "…" when cut."""
-    match = _TRUNCATE_ARGS.match(text)
-    if match is None:  # compile_template refuses this; a hand-built token tuple might not
-        return text
-    limit, body = int(match[1]), match[2]
-    if len(body) <= limit:
-        return body
-    if limit == 0:
-        return ""
-    return body[: limit - 1].rstrip() + ELLIPSIS
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def _date(text: str) -> str:
-    """{{#date}}%Y-%m-%d %H:%M|{{startsAt}}{{/date}}: strftime format, "|", then an RFC 3339
-    time or unix seconds. Unix seconds are shown in UTC; an RFC 3339 time keeps its offset.
-    {{#date}}%H:%M %Z|Europe/Berlin|{{startsAt}}{{/date}}: with an IANA time zone between
-    the format and the time, the time is shown in that zone.
-    An empty or unparsable time (endsAt of a firing alert) renders as ""."""
-    fmt, sep, value = text.rpartition("|")
-    value = value.strip()
-    if not sep or not value:
-        return ""
-    zone = None
-    head, zsep, zone_name = fmt.rpartition("|")
-    if zsep and zone_name.strip():
-        zone = _zone(zone_name.strip())
-        if zone is not None:
-            fmt = head
-    try:
-        if value.lstrip("-").isdigit():
-            when = datetime.fromtimestamp(int(value), UTC)
-        else:
-            when = datetime.fromisoformat(value)
-        if zone is not None:
-            when = when.astimezone(zone)
-        return when.strftime(fmt.strip())
-    except (ValueError, OverflowError, OSError):
-        return ""
-
-
-def _default(text: str) -> str:
-    """{{#default}}unknown|{{labels.team}}{{/default}}: the value after the first "|", or the
-    text before it when the value is empty or only whitespace."""
-    fallback, _, value = text.partition("|")
-    return value if value.strip() else fallback
-
-
 def _build_helpers(fmt: str) -> dict[str, Helper]:
-    return {
-        "upper": _transform_helper(str.upper),
-        "lower": _transform_helper(str.lower),
-        "titlecase": _transform_helper(_titlecase),
-        "trim": _transform_helper(str.strip),
-        "truncate": _transform_helper(_truncate),
-        "urlencode": _transform_helper(_urlencode),
-        "date": _transform_helper(_date),
-        "default": _transform_helper(_default),
-        "json": _json_helper(_LITERAL_ESCAPERS[fmt]),
-    }
+    helpers = {name: _transform_helper(transform) for name, transform in TRANSFORMS.items()}
+    helpers["json"] = _json_helper(LITERAL_ESCAPERS[fmt])
+    return helpers
 
 
 # Stateless, so built once per format.
@@ -289,12 +149,6 @@ HELPER_NAMES = frozenset(_HELPERS["json"])
 _KNOWN_TOKENS = frozenset(
     {"literal", "variable", "no escape", "section", "inverted section", "end", "set delimiter"}
 )
-# Helpers that take an argument at the start of their inner text, checked at compile time.
-_HELPER_ARGS: Mapping[str, tuple[re.Pattern[str], str]] = {
-    "truncate": (re.compile(r"\s*\d+\s"), "{{#truncate}}80 {{summary}}{{/truncate}}"),
-    "date": (re.compile(r"[^|]*\|"), "{{#date}}%Y-%m-%d %H:%M|{{startsAt}}{{/date}}"),
-    "default": (re.compile(r"[^|{]*\|"), "{{#default}}unknown|{{labels.team}}{{/default}}"),
-}
 
 
 def compile_template(source: str, *, where: str) -> Tokens:
@@ -333,8 +187,8 @@ def compile_template(source: str, *, where: str) -> Tokens:
         if kind in ("variable", "no escape") and key in HELPER_NAMES:
             usage = "{{#" + key + "}}...{{/" + key + "}}"
             raise TemplateError(f"{where}: {key} is a helper; use it as a section: {usage}")
-        if kind == "section" and key in _HELPER_ARGS:
-            pattern, usage = _HELPER_ARGS[key]
+        if kind == "section" and key in HELPER_ARGS:
+            pattern, usage = HELPER_ARGS[key]
             following = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
             if not (following[0] == "literal" and pattern.match(following[1])):
                 raise TemplateError(f"{where}: {key} needs its argument first: {usage}")
@@ -396,7 +250,7 @@ def render(tokens: Tokens, view: dict[str, Any], fmt: str, *, markup: str = "non
     markup_escape = MARKUP_ESCAPERS.get(markup)
     if markup_escape is None:
         raise ValueError(f"unknown markup {markup!r}; expected one of {', '.join(MARKUPS)}")
-    if markup_escape is not _identity:
+    if markup_escape is not identity:
         format_escape = escape
 
         def escape(text: str) -> str:
@@ -507,355 +361,3 @@ class TemplateCache:
             evictions=self._evictions + self._expirations,
             expirations=self._expirations,
         )
-
-
-# ---------------------------------------------------------------------------------------
-# View model
-#
-# Plain dicts and lists: chevron looks keys up with d[key] and falls back to getattr, and the
-# dict path is the fast one. Every alert dict is built once per view.
-
-
-def _rfc3339(when: datetime) -> str:
-    text = when.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def human_duration(seconds: float) -> str:
-    """The two largest units, a zero second unit left out: "2d 3h", "1h 2m", "1h", "3m 5s",
-    "45s". Negative (clock skew) counts as zero."""
-    s = max(0, int(seconds))
-    days, s = divmod(s, 86400)
-    hours, s = divmod(s, 3600)
-    minutes, s = divmod(s, 60)
-    for big, big_unit, small, small_unit in (
-        (days, "d", hours, "h"),
-        (hours, "h", minutes, "m"),
-        (minutes, "m", s, "s"),
-    ):
-        if big:
-            return f"{big}{big_unit} {small}{small_unit}" if small else f"{big}{big_unit}"
-    return f"{s}s"
-
-
-def _pairs(mapping: Mapping[str, str]) -> list[dict[str, Any]]:
-    """[{name, value, index, first, last}] sorted by name."""
-    items = sorted(mapping.items())
-    last = len(items) - 1
-    return [
-        {"name": k, "value": v, "index": i, "first": i == 0, "last": i == last}
-        for i, (k, v) in enumerate(items)
-    ]
-
-
-def labels_text(labels: Mapping[str, str]) -> str:
-    """``alertname=HighLatency, instance=api-1:8080``: sorted by name."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def silence_url(external_url: str, labels: Mapping[str, str]) -> str:
-    """Alertmanager's "new silence" page with a matcher per label filled in, or "" without an
-    externalURL. Label values are escaped for the matcher, then the filter is URL-encoded."""
-    if not external_url:
-        return ""
-    matchers = ",".join(
-        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in sorted(labels.items())
-    )
-    return (
-        f"{external_url.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
-    )
-
-
-# Colours by (status, severity); the hex ones for Slack, Mattermost and Rocket.Chat
-# attachments, the decimal ones for Discord embeds, the names for Teams Adaptive Cards.
-RESOLVED_COLOR = ("#2eb886", "good")
-SEVERITY_COLORS: Mapping[str, tuple[str, str]] = {
-    "critical": ("#d63232", "attention"),
-    "error": ("#d63232", "attention"),
-    "page": ("#d63232", "attention"),
-    "warning": ("#e8a317", "warning"),
-}
-OTHER_COLOR = ("#439fe0", "accent")
-
-
-def _colors(resolved: bool, severity: str) -> dict[str, Any]:
-    hex_color, name = (
-        RESOLVED_COLOR if resolved else SEVERITY_COLORS.get(severity.lower(), OTHER_COLOR)
-    )
-    return {"color": hex_color, "color_decimal": int(hex_color[1:], 16), "color_name": name}
-
-
-def _mapped(severity: str, params: Mapping[str, Any]) -> str:
-    mapping = params.get("severity_map")
-    if not isinstance(mapping, dict):
-        return severity
-    return str(mapping.get(severity.lower()) or mapping.get("default") or severity)
-
-
-def _http_url(value: str) -> str:
-    """``value`` if it is an http(s) URL, else "" (a javascript: link must not become one)."""
-    return value if value.lower().startswith(("http://", "https://")) else ""
-
-
-def _alert_view(alert: Alert, index: int, count: int, now: datetime) -> dict[str, Any]:
-    labels, annotations = alert.labels, alert.annotations
-    starts = alert.startsAt
-    ended = has_ended(alert)
-    ends = alert.endsAt if ended else None
-    firing = alert.status == "firing"
-    if starts is None:
-        duration, seconds = "", 0
-    else:
-        until = ends if ends is not None and not firing else now
-        seconds = max(0, int((until - starts).total_seconds()))
-        duration = human_duration(seconds)
-    return {
-        "status": alert.status,
-        "labels": labels,
-        "annotations": annotations,
-        "startsAt": _rfc3339(starts) if starts is not None else "",
-        "endsAt": _rfc3339(ends) if ends is not None else "",
-        "generatorURL": alert.generatorURL,
-        "fingerprint": alert.fingerprint,
-        "label_list": _pairs(labels),
-        "annotation_list": _pairs(annotations),
-        "alertname": labels.get("alertname", ""),
-        "severity": labels.get("severity", ""),
-        "summary": annotations.get("summary", ""),
-        "description": annotations.get("description", ""),
-        "startsAt_unix": int(starts.timestamp()) if starts is not None else 0,
-        "endsAt_unix": int(ends.timestamp()) if ends is not None else 0,
-        "duration": duration,
-        "duration_seconds": seconds,
-        "runbook_url": _http_url(annotations.get("runbook_url") or annotations.get("runbook", "")),
-        "labels_text": labels_text(labels),
-        "index": index,
-        "number": index + 1,
-        "first": index == 0,
-        "last": index == count - 1,
-        "firing": firing,
-        "resolved": alert.status == "resolved",
-    }
-
-
-def _renumbered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies whose index/number/first/last describe their place in ``items``."""
-    last = len(items) - 1
-    return [
-        {**item, "index": i, "number": i + 1, "first": i == 0, "last": i == last}
-        for i, item in enumerate(items)
-    ]
-
-
-def build_view(
-    payload: Payload,
-    alerts: Sequence[Alert] | None = None,
-    *,
-    part_index: int = 0,
-    part_count: int = 1,
-    now: datetime | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The view of one part of a notification (all of it when ``alerts`` is None).
-
-    Top-level names describe the group (``status`` is the group's); ``alerts`` and the counts
-    describe this part; ``alert`` is this part's alert when it has exactly one. docs/templates.md
-    lists every field. ``now`` (default: the current time) measures firing alerts' durations.
-    ``params`` are the destination's (or its preset's) parameters, under ``params``.
-    """
-    if now is None:
-        now = datetime.now(UTC)
-    params = params or {}
-    part_alerts = payload.alerts if alerts is None else alerts
-    count = len(part_alerts)
-    views = [_alert_view(alert, i, count, now) for i, alert in enumerate(part_alerts)]
-    external = payload.externalURL
-    for view in views:
-        view["silence_url"] = silence_url(external, view["labels"])
-        view["mapped_severity"] = _mapped(view["severity"], params)
-        view.update(_colors(view["resolved"], view["severity"]))
-    firing = [v for v in views if v["firing"]]
-    resolved = [v for v in views if v["resolved"]]
-    # Positions in these lists must be their own ({{^last}} inside {{#firing}}); when every
-    # alert of the part has one status, the list is the part's and can be shared.
-    firing = views if len(firing) == count else _renumbered(firing)
-    resolved = views if len(resolved) == count else _renumbered(resolved)
-
-    common = payload.commonLabels
-    first_labels = part_alerts[0].labels if part_alerts else {}
-    alertname = common.get("alertname") or first_labels.get("alertname", "")
-    severity = common.get("severity") or first_labels.get("severity", "")
-    name = alertname or " ".join(v for _, v in sorted(payload.groupLabels.items()))
-    state = f"FIRING:{len(firing)}" if firing else "RESOLVED"
-
-    return {
-        **_colors(not firing, severity),
-        "receiver": payload.receiver,
-        "status": payload.status,
-        "groupKey": payload.groupKey,
-        "groupLabels": payload.groupLabels,
-        "commonLabels": common,
-        "commonAnnotations": payload.commonAnnotations,
-        "externalURL": payload.externalURL,
-        "version": payload.version,
-        "truncatedAlerts": payload.truncatedAlerts,
-        "alerts": views,
-        "firing": firing,
-        "resolved": resolved,
-        "alerts_count": count,
-        "firing_count": len(firing),
-        "resolved_count": len(resolved),
-        "has_firing": bool(firing),
-        "has_resolved": bool(resolved),
-        "is_firing": payload.status == "firing",
-        "is_resolved": payload.status == "resolved",
-        "group_label_list": _pairs(payload.groupLabels),
-        "common_label_list": _pairs(common),
-        "common_annotation_list": _pairs(payload.commonAnnotations),
-        "alertname": alertname,
-        "severity": severity,
-        "title": f"[{state}] {name}".rstrip(),
-        "part": {
-            "index": part_index,
-            "number": part_index + 1,
-            "count": part_count,
-            "first": part_index == 0,
-            "last": part_index == part_count - 1,
-        },
-        "split": part_count > 1 or count < len(payload.alerts),
-        "alert": views[0] if count == 1 else None,
-        "more_count": payload.truncatedAlerts,
-        "has_more": payload.truncatedAlerts > 0,
-        "group_key_hash": hashlib.sha256(payload.groupKey.encode()).hexdigest(),
-        "silence_url": silence_url(external, common),
-        "group_labels_text": labels_text(payload.groupLabels),
-        "common_labels_text": labels_text(common),
-        "mapped_severity": _mapped(severity, params),
-        "params": dict(params),
-    }
-
-
-# ---------------------------------------------------------------------------------------
-# Built-in templates, used when a destination has none. Each renders a valid body for its
-# format from any payload (tests/test_templates.py renders every sample through each).
-
-_DEFAULT_JSON = """\
-{
-  "receiver": "{{receiver}}",
-  "status": "{{status}}",
-  "title": "{{title}}",
-  "groupKey": "{{groupKey}}",
-  "externalURL": "{{externalURL}}",
-  "truncatedAlerts": {{truncatedAlerts}},
-  "part": {"number": {{part.number}}, "count": {{part.count}}},
-  "groupLabels": { {{#group_label_list}}"{{name}}": "{{value}}"{{^last}}, {{/last}}\
-{{/group_label_list}} },
-  "commonLabels": { {{#common_label_list}}"{{name}}": "{{value}}"{{^last}}, {{/last}}\
-{{/common_label_list}} },
-  "alerts": [
-{{#alerts}}
-    {
-      "status": "{{status}}",
-      "alertname": "{{alertname}}",
-      "severity": "{{severity}}",
-      "summary": "{{summary}}",
-      "description": "{{description}}",
-      "labels": { {{#label_list}}"{{name}}": "{{value}}"{{^last}}, {{/last}}{{/label_list}} },
-      "annotations": { {{#annotation_list}}"{{name}}": "{{value}}"{{^last}}, {{/last}}\
-{{/annotation_list}} },
-      "startsAt": "{{startsAt}}",
-      "endsAt": "{{endsAt}}",
-      "duration": "{{duration}}",
-      "generatorURL": "{{generatorURL}}",
-      "fingerprint": "{{fingerprint}}"
-    }{{^last}},{{/last}}
-{{/alerts}}
-  ]
-}
-"""
-
-_DEFAULT_TEXT = """\
-{{title}}
-{{#alerts}}
-{{number}}. [{{status}}]{{#severity}} {{severity}}{{/severity}} {{alertname}}: {{summary}}\
-{{#labels.instance}} ({{labels.instance}}){{/labels.instance}} since {{startsAt}} for {{duration}}
-{{/alerts}}
-{{#has_more}}
-+{{more_count}} more
-{{/has_more}}
-"""
-
-_DEFAULT_XML = """\
-<?xml version="1.0" encoding="UTF-8"?>
-<notification receiver="{{receiver}}" status="{{status}}" part="{{part.number}}" \
-parts="{{part.count}}">
-  <title>{{title}}</title>
-  <groupKey>{{groupKey}}</groupKey>
-  <externalURL>{{externalURL}}</externalURL>
-  <truncatedAlerts>{{truncatedAlerts}}</truncatedAlerts>
-  <groupLabels>
-{{#group_label_list}}
-    <label name="{{name}}">{{value}}</label>
-{{/group_label_list}}
-  </groupLabels>
-  <alerts>
-{{#alerts}}
-    <alert status="{{status}}" fingerprint="{{fingerprint}}">
-      <labels>
-{{#label_list}}
-        <label name="{{name}}">{{value}}</label>
-{{/label_list}}
-      </labels>
-      <annotations>
-{{#annotation_list}}
-        <annotation name="{{name}}">{{value}}</annotation>
-{{/annotation_list}}
-      </annotations>
-      <startsAt>{{startsAt}}</startsAt>
-      <endsAt>{{endsAt}}</endsAt>
-      <duration>{{duration}}</duration>
-      <generatorURL>{{generatorURL}}</generatorURL>
-    </alert>
-{{/alerts}}
-  </alerts>
-</notification>
-"""
-
-# form and query: a flat JSON object (see formats.py). The message is truncated so that a
-# storm of alerts cannot produce a URL that servers refuse; inside the truncate section the
-# newline is a real one, because a helper's whole result is escaped.
-_DEFAULT_FIELDS = """\
-{
-  "status": "{{status}}",
-  "title": "{{title}}",
-  "alertname": "{{alertname}}",
-  "severity": "{{severity}}",
-  "alerts": {{alerts_count}},
-  "firing": {{firing_count}},
-  "resolved": {{resolved_count}},
-  "groupKey": "{{groupKey}}",
-  "externalURL": "{{externalURL}}",
-  "message": "{{#truncate}}1000 {{#alerts}}[{{status}}] {{summary}}{{^last}}
-{{/last}}{{/alerts}}{{/truncate}}"
-}
-"""
-
-# json_stream: one JSON object per alert, one after another (Splunk HEC's batch shape).
-_DEFAULT_JSON_STREAM = """\
-{{#alerts}}
-{"time": {{startsAt_unix}}, "event": {"status": "{{status}}", "alertname": "{{alertname}}", \
-"severity": "{{severity}}", "summary": "{{summary}}", "labels": { {{#label_list}}"{{name}}": \
-"{{value}}"{{^last}}, {{/last}}{{/label_list}} }, "fingerprint": "{{fingerprint}}", \
-"groupKey": "{{groupKey}}"}}
-{{/alerts}}
-"""
-
-DEFAULT_TEMPLATES: dict[str, str] = {
-    "json": _DEFAULT_JSON,
-    "text": _DEFAULT_TEXT,
-    "xml": _DEFAULT_XML,
-    "form": _DEFAULT_FIELDS,
-    "query": _DEFAULT_FIELDS,
-    "json_stream": _DEFAULT_JSON_STREAM,
-}
