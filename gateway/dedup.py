@@ -75,6 +75,8 @@ class Dedup:
         seen = self._seen
         while len(seen) > self.max_entries:
             seen.popitem(last=False)
+        if not seen:  # nothing to expire; also keeps configure() usable outside trio.run
+            return
         # Entries are in delivery order, so expired ones sit at the front.
         now = self._clock()
         while seen:
