@@ -47,12 +47,29 @@ examples:
       --payload tests/data/firing-single.json
   curl -XPOST --data @tests/data/firing-single.json localhost:8080/webhook/log
 
+what Alertmanager gets: 200 delivered (202 queued for delivery: async); 400/404/413 input
+  that can never succeed; 502/504 a destination failed or timed out (Alertmanager retries);
+  503 + Retry-After while draining, breaker open, spool full or rate limited.
+
 signals: SIGHUP reloads the config (kept on any error); SIGTERM/SIGINT drain and exit 0.
-endpoints: /webhook/<name>  /health  /ready  /metrics  (/-/healthy and /-/ready aliases)
-           /api/v1/test/<name>  /api/v1/emulate/<name>  (previews; admin)
-  admin, with server.admin credentials: POST /-/reload  /api/v1/info
-           /api/v1/destinations[/<name>]  POST /api/v1/config/validate
-The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md.
+exit codes: 0 ok; 1 failed while running; 2 bad usage, config or payload (all listed).
+
+endpoints: POST /webhook/<name>   GET /health /ready /metrics (/-/healthy, /-/ready)
+  admin (server.admin credentials; 403 when none are configured):
+    POST /-/reload                      GET  /api/v1/info
+    GET  /api/v1/destinations[/<name>]  POST /api/v1/config/validate
+    POST /api/v1/test/<name>            POST /api/v1/emulate/<name>?dry_run=false
+    GET  /api/v1/destinations/<name>/breaker   POST .../breaker/reset
+    GET  /api/v1/spool                  GET  /api/v1/dead-letters[/<id>]
+    POST /api/v1/dead-letters/<id>/replay  POST /api/v1/dead-letters/replay?destination=N
+    DELETE /api/v1/dead-letters/<id>
+    GET  /debug/profile?seconds=N  /debug/memory  /debug/tasks  (debug.profiling)
+
+environment: GATEWAY_CONFIG (default --config), ENABLE_PROFILING=true (/debug/*),
+  STATE_DIRECTORY (spool location, set by systemd), CREDENTIALS_DIRECTORY (${cred:NAME}),
+  NOTIFY_SOCKET / WATCHDOG_USEC (systemd notify and watchdog), JOURNAL_STREAM.
+The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml. Docs: docs/*.md
+(configuration, templates, presets, delivery, operations, performance).
 """
 
 
