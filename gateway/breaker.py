@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import trio
@@ -128,27 +129,22 @@ class Breaker:
             self._on_change(self, old, new, reason)
 
 
+@dataclass(eq=False)
 class Breakers:
     """Every destination's breaker by name; kept by the daemon across reloads."""
 
-    def __init__(
-        self,
-        metrics: Metrics,
-        logger: Logger,
-        *,
-        clock: Callable[[], float] = trio.current_time,
-    ) -> None:
-        self._metrics = metrics
-        self._logger = logger
-        self._clock = clock
-        self._by_name: dict[str, Breaker] = {}
+    metrics: Metrics
+    logger: Logger
+    _: KW_ONLY
+    clock: Callable[[], float] = trio.current_time
+    _by_name: dict[str, Breaker] = field(default_factory=dict, init=False)
 
     def get(self, name: str, cfg: BreakerConfig) -> Breaker:
         breaker = self._by_name.get(name)
         if breaker is None:
-            breaker = Breaker(name, cfg, clock=self._clock, on_change=self._changed)
+            breaker = Breaker(name, cfg, clock=self.clock, on_change=self._changed)
             self._by_name[name] = breaker
-            self._metrics.breaker_state.labels(name).set(0)
+            self.metrics.breaker_state.labels(name).set(0)
         elif breaker.cfg is not cfg:
             breaker.configure(cfg)
         return breaker
@@ -157,9 +153,9 @@ class Breakers:
         return self._by_name.get(name)
 
     def _changed(self, breaker: Breaker, old: State, new: State, reason: str) -> None:
-        self._metrics.breaker_state.labels(breaker.name).set(STATES.index(new))
-        self._metrics.breaker_transitions.labels(breaker.name, new).inc()
-        log = self._logger.warning if new == "open" else self._logger.info
+        self.metrics.breaker_state.labels(breaker.name).set(STATES.index(new))
+        self.metrics.breaker_transitions.labels(breaker.name, new).inc()
+        log = self.logger.warning if new == "open" else self.logger.info
         log(
             "circuit breaker",
             destination=breaker.name,

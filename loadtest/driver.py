@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from .http import ProtocolError, post, split_message, status_of
+from .http import MessageProtocol, ProtocolError, post, status_of
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = {
@@ -53,31 +53,23 @@ def payload_template(scenario: str) -> tuple[list[bytes], list[str]]:
     return [piece.encode() for piece in text.split(MARK)], suffixes
 
 
-class Connection(asyncio.Protocol):
+class Connection(MessageProtocol):
     """One keep-alive connection carrying one request at a time."""
 
     def __init__(self) -> None:
-        self.buf = bytearray()
-        self.transport: asyncio.Transport | None = None
+        super().__init__()
         self.waiter: asyncio.Future[int] | None = None
         self.closing = False  # the server said "connection: close" (hypercorn does after
         # keep_alive_max_requests): reconnect before the next request instead of failing it
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        try:
-            msg = split_message(self.buf)
-        except (ProtocolError, ValueError) as exc:
-            self._fail(exc)
-            return
-        if msg is not None and self.waiter is not None and not self.waiter.done():
-            if b"connection: close" in msg[0].lower():
+    def message(self, head: bytes, body: bytes) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            if b"connection: close" in head.lower():
                 self.closing = True
-            self.waiter.set_result(status_of(msg[0]))
+            self.waiter.set_result(status_of(head))
+
+    def bad_stream(self, exc: Exception) -> None:
+        self._fail(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

@@ -8,6 +8,8 @@ Must not: be used by the gateway itself.
 
 from __future__ import annotations
 
+import asyncio
+
 _CL = b"content-length:"
 
 
@@ -65,3 +67,31 @@ def post(path: str, host: str, body: bytes) -> bytes:
         b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
         b"content-length: %d\r\n\r\n%s" % (path.encode(), host.encode(), len(body), body)
     )
+
+
+class MessageProtocol(asyncio.Protocol):
+    """An asyncio protocol that cuts what it receives into whole HTTP/1.1 messages and hands
+    each to ``message(head, body)``. Bytes ``split_message`` cannot frame, or a ValueError
+    out of ``message``, go to ``bad_stream(exc)`` instead. Subclasses implement both."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        try:
+            while (msg := split_message(self.buf)) is not None:
+                self.message(*msg)
+        except (ProtocolError, ValueError) as exc:
+            self.bad_stream(exc)
+
+    def message(self, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+    def bad_stream(self, exc: Exception) -> None:
+        raise NotImplementedError

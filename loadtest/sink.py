@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .http import ProtocolError, response, split_message
+from .http import MessageProtocol, response
 
 # Keys the driver writes: L<proc>x<seq>-<index>-<status>, inside "fingerprint": "..."
 KEY = re.compile(rb'"(L\d+x\d+-\d+-(?:firing|resolved))"')
@@ -52,28 +52,18 @@ class Stats:
         ).encode()
 
 
-class SinkProtocol(asyncio.Protocol):
+class SinkProtocol(MessageProtocol):
     def __init__(self, stats: Stats, delay_s: float, fail_every: int) -> None:
+        super().__init__()
         self.stats = stats
         self.delay_s = delay_s
         self.fail_every = fail_every
-        self.buf = bytearray()
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+    def bad_stream(self, exc: Exception) -> None:
+        assert self.transport is not None
+        self.transport.close()
 
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        try:
-            while (msg := split_message(self.buf)) is not None:
-                self.handle(*msg)
-        except (ProtocolError, ValueError):
-            assert self.transport is not None
-            self.transport.close()
-
-    def handle(self, head: bytes, body: bytes) -> None:
+    def message(self, head: bytes, body: bytes) -> None:
         assert self.transport is not None
         stats = self.stats
         if head.startswith(b"GET /stats"):

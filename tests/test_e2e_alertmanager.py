@@ -8,7 +8,6 @@ unless GATEWAY_REQUIRE_ALERTMANAGER is set (as in CI), where it fails instead.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from support.procs import find_alertmanager, open_alertmanager, open_gateway
+from support.procs import open_alertmanager, open_gateway, rfc3339
 from support.sink import Sink
 
 pytestmark = pytest.mark.slow
@@ -45,23 +44,6 @@ def gateway_config(sink_url: str) -> str:
         },
         indent=2,
     )
-
-
-@pytest.fixture
-def alertmanager_binary() -> str:
-    # A sync fixture: pytest.skip inside the trio test would lose its reason in the
-    # exception group.
-    binary = find_alertmanager()
-    if binary is None:
-        reason = "prometheus-alertmanager is not installed (Debian package of that name)"
-        if os.environ.get("GATEWAY_REQUIRE_ALERTMANAGER", "") not in ("", "0"):
-            pytest.fail(f"{reason}, and GATEWAY_REQUIRE_ALERTMANAGER is set")
-        pytest.skip(reason)
-    return binary
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def wait_for_status(sink: Sink, status: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 first notification is only partly delivered (502), Alertmanager re-sends all of it, and the
 gateway delivers only the parts that failed: every alert arrives exactly once.
 
-Needs the `prometheus-alertmanager` binary; skips without it (see test_e2e_alertmanager.py).
+Needs the `prometheus-alertmanager` binary; skips without it (see the
+`alertmanager_binary` fixture in conftest.py).
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from pathlib import Path
 
 import pytest
 import trio
-from test_e2e_alertmanager import alertmanager_binary, rfc3339
 
-from support.procs import open_alertmanager, open_gateway
+from support.procs import open_alertmanager, open_gateway, rfc3339
 from support.sink import Behaviour, Sink
 
 pytestmark = pytest.mark.slow
-__all__ = ["alertmanager_binary"]  # the fixture, re-used
 NOTIFY_TIMEOUT_S = 30.0
 ALERTS = 5
 FAILED_FIRST = 2

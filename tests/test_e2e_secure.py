@@ -9,7 +9,6 @@ GATEWAY_REQUIRE_ALERTMANAGER is set, as in CI).
 from __future__ import annotations
 
 import json
-import os
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 import trio
 import trustme
 
-from support.procs import find_alertmanager, open_alertmanager, open_gateway
+from support.procs import open_alertmanager, open_gateway, rfc3339
 from support.sink import Sink
 
 pytestmark = pytest.mark.slow
@@ -27,20 +26,9 @@ NOTIFY_TIMEOUT_S = 30.0
 TOKEN = "am-to-gateway-token-0001"
 
 
-@pytest.fixture
-def alertmanager_binary() -> str:
-    binary = find_alertmanager()
-    if binary is None:
-        reason = "prometheus-alertmanager is not installed (Debian package of that name)"
-        if os.environ.get("GATEWAY_REQUIRE_ALERTMANAGER", "") not in ("", "0"):
-            pytest.fail(f"{reason}, and GATEWAY_REQUIRE_ALERTMANAGER is set")
-        pytest.skip(reason)
-    return binary
-
-
 def alert(name: str) -> dict[str, object]:
-    starts = (datetime.now(UTC) - timedelta(seconds=30)).isoformat(timespec="milliseconds")
-    return {"labels": {"alertname": name}, "startsAt": starts.replace("+00:00", "Z")}
+    starts = rfc3339(datetime.now(UTC) - timedelta(seconds=30))
+    return {"labels": {"alertname": name}, "startsAt": starts}
 
 
 async def test_alertmanager_over_https_with_a_bearer_token(

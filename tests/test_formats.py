@@ -14,6 +14,13 @@ from gateway.formats import EXCERPT_CHARS, Encoded, encode
 URL = "https://api.example.com/v1/notify"
 
 
+def refusal(fmt: str, rendered: str) -> str:
+    """The message of the TemplateError that encoding `rendered` as `fmt` must raise."""
+    with pytest.raises(TemplateError) as info:
+        encode(fmt, rendered, method="POST", url=URL)
+    return str(info.value)
+
+
 def test_json_body_is_the_rendered_text_as_utf8() -> None:
     rendered = '{"text": "Ünïcödé 🚨 \\"q\\"\\n<&>"}'
     enc = encode("json", rendered, method="POST", url=URL)
@@ -31,9 +38,7 @@ def test_json_body_is_the_rendered_text_as_utf8() -> None:
     ],
 )
 def test_invalid_json_is_a_template_error(rendered: str, expected: str) -> None:
-    with pytest.raises(TemplateError) as info:
-        encode("json", rendered, method="POST", url=URL)
-    message = str(info.value)
+    message = refusal("json", rendered)
     assert message.startswith("json output is not valid JSON: ")
     assert expected in message
     assert "near " in message
@@ -42,9 +47,7 @@ def test_invalid_json_is_a_template_error(rendered: str, expected: str) -> None:
 
 def test_error_excerpt_shows_the_neighbourhood_briefly() -> None:
     rendered = '{"padding": "' + "x" * 500 + '", "bad": tru, "more": "' + "y" * 500 + '"}'
-    with pytest.raises(TemplateError) as info:
-        encode("json", rendered, method="POST", url=URL)
-    excerpt = str(info.value).split(" near ", 1)[1]
+    excerpt = refusal("json", rendered).split(" near ", 1)[1]
     assert '"bad": tru' in excerpt
     assert len(excerpt) <= EXCERPT_CHARS + 10  # quotes, ellipses and escapes aside
     assert excerpt.startswith("…") and excerpt.endswith("…")
@@ -52,10 +55,9 @@ def test_error_excerpt_shows_the_neighbourhood_briefly() -> None:
 
 def test_excerpt_counts_characters_not_bytes() -> None:
     rendered = '{"a": "日本語日本語日本語", "b": nope}'
-    with pytest.raises(TemplateError) as info:
-        encode("json", rendered, method="POST", url=URL)
-    assert "nope" in str(info.value)
-    assert "\\x" not in str(info.value)
+    message = refusal("json", rendered)
+    assert "nope" in message
+    assert "\\x" not in message
 
 
 def test_xml_body() -> None:
@@ -90,9 +92,7 @@ def test_xml_with_a_dtd_is_refused(rendered: str) -> None:
     ],
 )
 def test_malformed_xml_is_a_template_error(rendered: str, near: str) -> None:
-    with pytest.raises(TemplateError) as info:
-        encode("xml", rendered, method="POST", url=URL)
-    message = str(info.value)
+    message = refusal("xml", rendered)
     assert message.startswith("xml output is not well-formed: ")
     assert "line" in message
     assert near in message
@@ -154,10 +154,9 @@ def test_form_with_get_goes_into_the_url_like_an_html_form() -> None:
     ],
 )
 def test_fields_must_be_a_flat_json_object(fmt: str, rendered: str, expected: str) -> None:
-    with pytest.raises(TemplateError) as info:
-        encode(fmt, rendered, method="POST", url=URL)
-    assert str(info.value).startswith(f"{fmt} output must be a JSON object")
-    assert expected in str(info.value)
+    message = refusal(fmt, rendered)
+    assert message.startswith(f"{fmt} output must be a JSON object")
+    assert expected in message
 
 
 @pytest.mark.parametrize("fmt", ["form", "query"])

@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
-from gateway import config, runtime
-from gateway.errors import ConfigError
-from support.app import build_app
+from support.app import build_problems, build_recording_app
 
 pytest.importorskip("jq", reason="the jq extra is not installed: pip install -e '.[jq]'")
 
@@ -19,13 +16,7 @@ GROUP = (Path(__file__).parent / "data" / "mixed-status.json").read_bytes()
 
 
 async def test_the_program_output_is_the_body_per_part() -> None:
-    seen: list[httpx.Request] = []
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200)
-
-    built = build_app(
+    built, seen = build_recording_app(
         """
 destinations:
   - name: d
@@ -37,8 +28,7 @@ destinations:
     transform: |
       {channel: $params.channel, part: $part.number, status: .status,
        alerts: [.alerts[] | {name: .labels.alertname, status, summary: .annotations.summary}]}
-""",
-        httpx.MockTransport(handler),
+"""
     )
     response = await built.app.test_client().post("/webhook/d", data=GROUP)
     assert response.status_code == 200
@@ -49,21 +39,15 @@ destinations:
     assert bodies[0]["alerts"][0]["summary"] == "P99 latency above 2s on api-1"
 
 
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        runtime.build(config.load_text(text, environ={}), clients=False)
-    return info.value.problems
-
-
 def test_a_jq_syntax_error_stops_the_load() -> None:
-    (problem,) = problems(
+    (problem,) = build_problems(
         "destinations:\n  - name: d\n    url: http://x/\n    engine: jq\n    transform: '{a: '\n"
     )
     assert problem.startswith("destinations[0].transform: jq program does not compile")
 
 
 def test_a_program_whose_output_is_not_valid_for_the_format_fails_naming_the_sample() -> None:
-    (problem,) = problems(
+    (problem,) = build_problems(
         "destinations:\n  - name: d\n    url: http://x/\n    engine: jq\n    format: form\n"
         "    transform: '{nested: {a: 1}}'\n"
     )
@@ -72,6 +56,6 @@ def test_a_program_whose_output_is_not_valid_for_the_format_fails_naming_the_sam
 
 
 def test_transform_without_engine_jq_is_a_mistake() -> None:
-    assert problems("destinations:\n  - name: d\n    url: http://x/\n    transform: '.'\n") == [
-        "destinations[0].transform: only used with engine: jq"
-    ]
+    assert build_problems(
+        "destinations:\n  - name: d\n    url: http://x/\n    transform: '.'\n"
+    ) == ["destinations[0].transform: only used with engine: jq"]

@@ -7,20 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway import cli, config, runtime
-from gateway.errors import ConfigError
+from gateway import cli, config
+from support.app import build_problems
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "config" / "examples").glob("*.yaml"))
 
 
 def load(text: str) -> config.Config:
     return config.load_text(text, environ={}).config
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        runtime.build(config.load_text(text, environ={}), clients=False)
-    return info.value.problems
 
 
 def test_preset_fills_in_and_explicit_keys_win() -> None:
@@ -57,7 +51,7 @@ def test_a_template_of_ones_own_replaces_the_presets() -> None:
 
 
 def test_preset_mistakes_are_reported_with_their_path() -> None:
-    assert problems(
+    assert build_problems(
         """
 destinations:
   - name: a
@@ -78,7 +72,7 @@ destinations:
 
 
 def test_a_broken_override_names_the_destination_sample_and_reason() -> None:
-    (problem,) = problems(
+    (problem,) = build_problems(
         "destinations:\n  - name: s\n    preset: slack\n    url: http://x/\n"
         '    template: \'{"text": "{{title}}" \'\n'
     )

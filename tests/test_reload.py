@@ -10,11 +10,9 @@ from pathlib import Path
 
 import httpx
 import trio
-from prometheus_client import CollectorRegistry
 
 from gateway.daemon import Daemon
-from gateway.logs import Logger
-from gateway.metrics import Metrics
+from support.daemon import run_daemon
 from support.sink import Behaviour, Sink
 
 GROUP = (Path(__file__).parent / "data" / "firing-group-unicode.json").read_bytes()
@@ -41,19 +39,11 @@ destinations:
 
 @asynccontextmanager
 async def running(tmp_path: Path, text: str) -> AsyncIterator[tuple[Daemon, httpx.AsyncClient]]:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(text)
-    with (tmp_path / "log.txt").open("w") as stream, trio.fail_after(GUARD_S):
-        daemon = Daemon(
-            str(path),
-            logger=Logger(stream=stream, journal=False),
-            metrics=Metrics(CollectorRegistry()),
-        )
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(daemon.run)
-            async with httpx.AsyncClient(base_url=binds[0], trust_env=False, timeout=30) as client:
-                yield daemon, client
-            daemon.stop("test over")
+    async with (
+        run_daemon(tmp_path, text, guard_s=GUARD_S) as (daemon, url),
+        httpx.AsyncClient(base_url=url, trust_env=False, timeout=30) as client,
+    ):
+        yield daemon, client
 
 
 async def reload(client: httpx.AsyncClient, tmp_path: Path, text: str) -> httpx.Response:
@@ -61,23 +51,32 @@ async def reload(client: httpx.AsyncClient, tmp_path: Path, text: str) -> httpx.
     return await client.post("/-/reload", headers=ADMIN)
 
 
+@asynccontextmanager
+async def b_in_flight(sink: Sink, client: httpx.AsyncClient) -> AsyncIterator[list[int]]:
+    """Post to destination b, which the sink answers only after 0.5 s, and run the block
+    while that delivery is in flight; yields a list that holds the gateway's answer to the
+    post once the block has ended (the post is awaited before leaving)."""
+    sink.behave("/b", Behaviour(delay_s=0.5))
+    answers: list[int] = []
+
+    async def post_b() -> None:
+        answers.append((await client.post("/webhook/b", content=GROUP)).status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(post_b)
+        await sink.wait_for(1, path="/b")  # b's delivery is in flight on its current client
+        yield answers
+
+
 async def test_reload_keeps_unchanged_clients_and_closes_replaced_ones_after_drain(
     sink: Sink, tmp_path: Path
 ) -> None:
-    sink.behave("/b", Behaviour(delay_s=0.5))
     async with running(tmp_path, config(sink)) as (daemon, client):
         assert daemon.state is not None
         old = daemon.state.runtime
         old_a, old_b = old.destinations["a"].client, old.destinations["b"].client
         assert old_a is not None and old_b is not None
-        answers: list[int] = []
-
-        async def post_b() -> None:
-            answers.append((await client.post("/webhook/b", content=GROUP)).status_code)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(post_b)
-            await sink.wait_for(1, path="/b")  # b's delivery is in flight on the old client
+        async with b_in_flight(sink, client) as answers:  # on the old client
             # a: only the template changes (per request) -> same client; b: timeout -> new.
             answer = await reload(client, tmp_path, config(sink, a_template="a2", b_timeout="9s"))
             assert answer.status_code == 200, answer.text
@@ -164,19 +163,11 @@ async def test_reload_during_load_fails_no_request(sink: Sink, tmp_path: Path) -
 async def test_two_quick_reloads_do_not_close_a_shared_client_under_a_request(
     sink: Sink, tmp_path: Path
 ) -> None:
-    sink.behave("/b", Behaviour(delay_s=0.5))
     async with running(tmp_path, config(sink)) as (daemon, client):
         assert daemon.state is not None
         first_b = daemon.state.runtime.destinations["b"].client
         assert first_b is not None
-        answers: list[int] = []
-
-        async def post_b() -> None:
-            answers.append((await client.post("/webhook/b", content=GROUP)).status_code)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(post_b)
-            await sink.wait_for(1, path="/b")  # in flight on the first runtime's b client
+        async with b_in_flight(sink, client) as answers:  # on the first runtime's b client
             # Reload 1 keeps b's client (shared by two runtimes); reload 2 replaces it. The
             # second runtime has no request of its own, but must not close the shared client
             # while the first runtime's request still uses it.

@@ -13,12 +13,9 @@ import httpx
 import pytest
 import trio
 import trustme
-from prometheus_client import CollectorRegistry
 
-from gateway.daemon import Daemon
-from gateway.logs import Logger
-from gateway.metrics import Metrics
 from support.app import build_app
+from support.daemon import log_destination_config, run_daemon
 from support.sink import Sink
 
 GROUP = (Path(__file__).parent / "data" / "firing-group-unicode.json").read_bytes()
@@ -39,21 +36,9 @@ def write_cert(cert: trustme.LeafCert, folder: Path, name: str) -> tuple[str, st
 
 @asynccontextmanager
 async def serving(tmp_path: Path, server_yaml: str) -> AsyncIterator[str]:
-    path = tmp_path / "gateway.yaml"
-    path.write_text(
-        f"server: {{address: '127.0.0.1:0', {server_yaml}}}\n"
-        "destinations: [{name: log, kind: log, format: text}]\n"
-    )
-    with (tmp_path / "log.txt").open("w") as stream, trio.fail_after(GUARD_S):
-        daemon = Daemon(
-            str(path),
-            logger=Logger(stream=stream, journal=False),
-            metrics=Metrics(CollectorRegistry()),
-        )
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(daemon.run)
-            yield binds[0]
-            daemon.stop("test over")
+    config_text = log_destination_config(server_yaml)
+    async with run_daemon(tmp_path, config_text, guard_s=GUARD_S) as (_daemon, url):
+        yield url
 
 
 def client_context(ca: trustme.CA, cert: trustme.LeafCert | None = None) -> ssl.SSLContext:

@@ -1,4 +1,5 @@
-"""tests/support: helpers shared by tests — a loopback HTTP sink, child processes, samples.
+"""tests/support: helpers shared by tests — a loopback HTTP sink, child processes, the
+in-process daemon and app, samples.
 
 Imported as `support` (pytest puts tests/ on sys.path, since tests/ is not a package).
 """

@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,11 @@ class Alertmanager:
 
     def log_text(self) -> str:
         return _read_log(self.log_path)
+
+
+def rfc3339(moment: datetime) -> str:
+    """An aware datetime as Alertmanager's API writes times: "2024-05-01T12:00:00.000Z"."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def alertmanager_config(webhook_url: str, http_config: dict[str, Any] | None = None) -> str:

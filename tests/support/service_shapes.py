@@ -7,6 +7,7 @@ preset that drifts from the service fails here. Limits are the documented ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html.parser import HTMLParser
 from typing import Any
 
@@ -19,6 +20,22 @@ HTTP_URL = {"type": "string", "pattern": "^https?://"}
 def text(max_length: int, min_length: int = 1) -> dict[str, Any]:
     return {"type": "string", "minLength": min_length, "maxLength": max_length}
 
+
+def obj(
+    properties: dict[str, Any], *, required: Sequence[str] = (), closed: bool = False
+) -> dict[str, Any]:
+    """A JSON object with these `properties`, of which those named in `required` must be
+    present; `closed`: no other property is allowed (additionalProperties: false)."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+# Slack's mrkdwn text object (a section's text, a context element).
+MRKDWN = obj({"type": {"const": "mrkdwn"}, "text": text(3000)}, required=["type", "text"])
 
 # https://api.slack.com/reference/block-kit/blocks (50 blocks, header 150, section 3000,
 # context 10 elements) and https://api.slack.com/reference/messaging/attachments
@@ -34,11 +51,8 @@ SLACK = {
         "attachments": {
             "type": "array",
             "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["color", "blocks"],
-                "additionalProperties": False,
-                "properties": {
+            "items": obj(
+                {
                     "color": HEX_COLOR,
                     "fallback": STR,
                     "blocks": {
@@ -48,57 +62,41 @@ SLACK = {
                         "items": {"$ref": "#/$defs/block"},
                     },
                 },
-            },
+                required=["color", "blocks"],
+                closed=True,
+            ),
         },
     },
     "$defs": {
         "block": {
             "oneOf": [
-                {
-                    "type": "object",
-                    "required": ["type", "text"],
-                    "properties": {
+                obj(
+                    {
                         "type": {"const": "header"},
-                        "text": {
-                            "type": "object",
-                            "required": ["type", "text"],
-                            "properties": {
+                        "text": obj(
+                            {
                                 "type": {"const": "plain_text"},
                                 "text": text(150),
                                 "emoji": {"type": "boolean"},
                             },
-                        },
+                            required=["type", "text"],
+                        ),
                     },
-                },
-                {
-                    "type": "object",
-                    "required": ["type", "text"],
-                    "properties": {
-                        "type": {"const": "section"},
-                        "text": {
-                            "type": "object",
-                            "required": ["type", "text"],
-                            "properties": {"type": {"const": "mrkdwn"}, "text": text(3000)},
-                        },
-                    },
-                },
-                {
-                    "type": "object",
-                    "required": ["type", "elements"],
-                    "properties": {
+                    required=["type", "text"],
+                ),
+                obj({"type": {"const": "section"}, "text": MRKDWN}, required=["type", "text"]),
+                obj(
+                    {
                         "type": {"const": "context"},
                         "elements": {
                             "type": "array",
                             "minItems": 1,
                             "maxItems": 10,
-                            "items": {
-                                "type": "object",
-                                "required": ["type", "text"],
-                                "properties": {"type": {"const": "mrkdwn"}, "text": text(3000)},
-                            },
+                            "items": MRKDWN,
                         },
                     },
-                },
+                    required=["type", "elements"],
+                ),
             ]
         }
     },
@@ -114,25 +112,19 @@ TEAMS = {
         "attachments": {
             "type": "array",
             "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["contentType", "content"],
-                "properties": {
+            "items": obj(
+                {
                     "contentType": {"const": "application/vnd.microsoft.card.adaptive"},
                     "contentUrl": {"type": "null"},
-                    "content": {
-                        "type": "object",
-                        "required": ["type", "version", "body"],
-                        "properties": {
+                    "content": obj(
+                        {
                             "type": {"const": "AdaptiveCard"},
                             "version": {"enum": ["1.0", "1.2", "1.3", "1.4", "1.5"]},
                             "body": {
                                 "type": "array",
                                 "minItems": 1,
-                                "items": {
-                                    "type": "object",
-                                    "required": ["type", "text"],
-                                    "properties": {
+                                "items": obj(
+                                    {
                                         "type": {"const": "TextBlock"},
                                         "text": STR,
                                         "wrap": {"type": "boolean"},
@@ -160,24 +152,26 @@ TEAMS = {
                                             ]
                                         },
                                     },
-                                },
+                                    required=["type", "text"],
+                                ),
                             },
                             "actions": {
                                 "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "required": ["type", "title", "url"],
-                                    "properties": {
+                                "items": obj(
+                                    {
                                         "type": {"const": "Action.OpenUrl"},
                                         "title": NONEMPTY,
                                         "url": HTTP_URL,
                                     },
-                                },
+                                    required=["type", "title", "url"],
+                                ),
                             },
                         },
-                    },
+                        required=["type", "version", "body"],
+                    ),
                 },
-            },
+                required=["contentType", "content"],
+            ),
         },
     },
 }
@@ -191,31 +185,22 @@ DISCORD = {
         "content": text(2000),
         "username": text(80),
         "avatar_url": STR,
-        "allowed_mentions": {
-            "type": "object",
-            "required": ["parse"],
-            "properties": {"parse": {"type": "array", "maxItems": 0}},
-        },
+        "allowed_mentions": obj({"parse": {"type": "array", "maxItems": 0}}, required=["parse"]),
         "embeds": {
             "type": "array",
             "minItems": 1,
             "maxItems": 10,
-            "items": {
-                "type": "object",
-                "required": ["title", "description"],
-                "additionalProperties": False,
-                "properties": {
+            "items": obj(
+                {
                     "title": text(256),
                     "description": text(4096),
                     "color": {"type": "integer", "minimum": 0, "maximum": 0xFFFFFF},
                     "timestamp": NONEMPTY,
-                    "footer": {
-                        "type": "object",
-                        "required": ["text"],
-                        "properties": {"text": text(2048, 0)},
-                    },
+                    "footer": obj({"text": text(2048, 0)}, required=["text"]),
                 },
-            },
+                required=["title", "description"],
+                closed=True,
+            ),
         },
     },
 }
@@ -326,10 +311,8 @@ MATTERMOST = {
         "attachments": {
             "type": "array",
             "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["fallback", "text"],
-                "properties": {
+            "items": obj(
+                {
                     "fallback": NONEMPTY,
                     "color": HEX_COLOR,
                     "title": STR,
@@ -337,7 +320,8 @@ MATTERMOST = {
                     "text": text(16383),
                     "footer": STR,
                 },
-            },
+                required=["fallback", "text"],
+            ),
         },
     },
 }
@@ -353,38 +337,32 @@ ROCKETCHAT = {
         "emoji": STR,
         "attachments": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
+            "items": obj(
+                {
                     "title": STR,
                     "title_link": HTTP_URL,
                     "color": HEX_COLOR,
                     "collapsed": {"type": "boolean"},
                     "text": text(5000),
-                },
-            },
+                }
+            ),
         },
     },
 }
 
 # https://developer.pagerduty.com/api-reference/368ae3d938c9e-send-an-event-to-pager-duty
+ROUTING_KEY = {"type": "string", "minLength": 32, "maxLength": 32}
 PAGERDUTY = {
     "oneOf": [
-        {
-            "type": "object",
-            "required": ["routing_key", "event_action", "dedup_key", "payload"],
-            "additionalProperties": False,
-            "properties": {
-                "routing_key": {"type": "string", "minLength": 32, "maxLength": 32},
+        obj(
+            {
+                "routing_key": ROUTING_KEY,
                 "event_action": {"const": "trigger"},
                 "dedup_key": text(255),
                 "client": STR,
                 "client_url": HTTP_URL,
-                "payload": {
-                    "type": "object",
-                    "required": ["summary", "source", "severity"],
-                    "additionalProperties": False,
-                    "properties": {
+                "payload": obj(
+                    {
                         "summary": text(1024),
                         "source": NONEMPTY,
                         "severity": {"enum": ["critical", "error", "warning", "info"]},
@@ -394,27 +372,26 @@ PAGERDUTY = {
                         "class": STR,
                         "custom_details": {"type": "object"},
                     },
-                },
+                    required=["summary", "source", "severity"],
+                    closed=True,
+                ),
                 "links": {
                     "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["href"],
-                        "properties": {"href": HTTP_URL, "text": STR},
-                    },
+                    "items": obj({"href": HTTP_URL, "text": STR}, required=["href"]),
                 },
             },
-        },
-        {
-            "type": "object",
-            "required": ["routing_key", "event_action", "dedup_key"],
-            "additionalProperties": False,
-            "properties": {
-                "routing_key": {"type": "string", "minLength": 32, "maxLength": 32},
+            required=["routing_key", "event_action", "dedup_key", "payload"],
+            closed=True,
+        ),
+        obj(
+            {
+                "routing_key": ROUTING_KEY,
                 "event_action": {"const": "resolve"},
                 "dedup_key": text(255),
             },
-        },
+            required=["routing_key", "event_action", "dedup_key"],
+            closed=True,
+        ),
     ]
 }
 
@@ -474,11 +451,10 @@ NTFY = {
         "actions": {
             "type": "array",
             "maxItems": 3,
-            "items": {
-                "type": "object",
-                "required": ["action", "label", "url"],
-                "properties": {"action": {"const": "view"}, "label": NONEMPTY, "url": HTTP_URL},
-            },
+            "items": obj(
+                {"action": {"const": "view"}, "label": NONEMPTY, "url": HTTP_URL},
+                required=["action", "label", "url"],
+            ),
         },
     },
 }
@@ -494,15 +470,14 @@ WEBHOOK = {
         "alerts": {
             "type": "array",
             "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["status", "fingerprint", "labels", "annotations", "startsAt"],
-                "properties": {
+            "items": obj(
+                {
                     "status": {"enum": ["firing", "resolved"]},
                     "labels": {"type": "object", "additionalProperties": STR},
                     "annotations": {"type": "object", "additionalProperties": STR},
                 },
-            },
+                required=["status", "fingerprint", "labels", "annotations", "startsAt"],
+            ),
         },
     },
 }
