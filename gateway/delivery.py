@@ -24,6 +24,8 @@ import httpx
 import msgspec
 import trio
 
+from .clients import GatewayClient
+
 if TYPE_CHECKING:
     from .config import RetryConfig, SuccessBodyConfig
 
@@ -156,7 +158,22 @@ async def send(
     try:
         # httpx's own timeout, not a trio deadline: the caller's deadline is a trio scope;
         # this only makes httpx give up cleanly just before it.
-        if httpx_timeout is None:
+        h11 = client.h11 if isinstance(client, GatewayClient) else None
+        if h11 is not None and request.url.startswith("http://"):
+            timeout = httpx_timeout if httpx_timeout is not None else client.timeout
+            # The same request the client would build for us (Host, Content-Length, our
+            # headers, the timeout extension), minus the client layer's per-request work.
+            # The h11 pool returns the response already read.
+            response = await h11.handle_async_request(
+                httpx.Request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    content=request.body,
+                    extensions={"timeout": timeout.as_dict()},
+                )
+            )
+        elif httpx_timeout is None:
             response = await client.request(
                 request.method, request.url, headers=request.headers, content=request.body
             )
