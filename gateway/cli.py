@@ -206,10 +206,15 @@ def run(
     log_format: str | None = None,
     worker_fd: int | None = None,
 ) -> int:
-    logger = Logger(level=log_level or "info", fmt=log_format or "logfmt")
-    if worker_fd is None:
-        from . import supervisor
+    from . import supervisor
 
+    worker = supervisor.worker_index() if worker_fd is not None else None
+    logger = Logger(
+        level=log_level or "info",
+        fmt=log_format or "logfmt",
+        static={"worker": worker} if worker is not None else None,
+    )
+    if worker_fd is None:
         workers = supervisor.workers_of(path)
         if workers > 1:
             return supervisor.run(

@@ -55,8 +55,12 @@ class Logger:
         fmt: str = "logfmt",
         journal: bool | None = None,
         clock: Callable[[], float] = time.time,
+        static: dict[str, Any] | None = None,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
+        # Fields on every line, e.g. worker=1 under a supervisor, so that the journal's
+        # interleaved lines of several workers can be told apart.
+        self._static = dict(static or {})
         self._clock = clock
         self._secrets: tuple[str, ...] = ()
         self.journal = stderr_is_journal(self._stream) if journal is None else journal
@@ -92,6 +96,7 @@ class Logger:
                 "level": level,
                 "msg": msg,
             }
+            record.update(self._static)
             record.update(fields)
             line = _json_encode(record).decode()
         else:
@@ -99,6 +104,7 @@ class Logger:
             if not self.journal:  # the journal stamps lines itself
                 ts = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
                 parts.insert(0, f"ts={ts}")
+            parts.extend(f"{k}={_logfmt_value(v)}" for k, v in self._static.items())
             parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items() if v is not None)
             line = " ".join(parts)
         line = self.mask(line)

@@ -73,3 +73,14 @@ def test_journal_detection_compares_device_and_inode(tmp_path: Path) -> None:
             assert not stderr_is_journal(stream)
         finally:
             del os.environ["JOURNAL_STREAM"]
+
+
+def test_static_fields_are_on_every_line() -> None:
+    out = io.StringIO()
+    log = Logger(stream=out, journal=False, static={"worker": 1})
+    log.info("delivered", destination="d")
+    log.configure(fmt="json")
+    log.info("stopped")
+    first, second = lines(out)
+    assert first.endswith("level=info msg=delivered worker=1 destination=d")
+    assert json.loads(second)["worker"] == 1

@@ -94,6 +94,12 @@ async def test_two_workers_serve_notify_ready_once_and_stop_on_sigterm(
             assert (await notify.recv(4096)).decode().startswith("STOPPING=1")
     log = gw.log_text()
     assert log.count("msg=stopped") == 3  # two workers, then the supervisor
+    # The journal interleaves the workers' lines: each says which worker wrote it.
+    stopped = [line for line in log.splitlines() if "msg=stopped" in line]
+    assert sum(" worker=0" in line for line in stopped) == 1
+    assert sum(" worker=1" in line for line in stopped) == 1
+    delivered = [line for line in log.splitlines() if "msg=delivered" in line]
+    assert delivered and all(re.search(r" worker=[01]( |$)", line) for line in delivered)
     assert not any(alive(p) for p in pids.values())
 
 
