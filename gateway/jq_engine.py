@@ -25,12 +25,11 @@ if TYPE_CHECKING:
 INSTALL_HINT = "engine: jq needs the jq package: pip install 'alertmanager-gateway[jq]'"
 
 
-def available() -> bool:
-    try:
-        import jq  # noqa: F401
-    except ImportError:
-        return False
-    return True
+# jq binds ``--arg``-style variables at compile time, and $part differs for every part, so
+# the user's program is wrapped to read both from its input instead: compiled once at load,
+# run per part. The closing parenthesis is on its own line so that a trailing ``# comment``
+# in the user's program cannot swallow it.
+_WRAPPER = ". as [$params, $part, $root] | $root | (\n{source}\n)"
 
 
 class JqProgram:
@@ -41,20 +40,18 @@ class JqProgram:
         except ImportError:
             raise TemplateError(INSTALL_HINT) from None
         try:
-            self._program = jq.compile(source, args={"params": {}, "part": {}})
+            self._program = jq.compile(_WRAPPER.format(source=source))
         except ValueError as exc:
             raise TemplateError(f"jq program does not compile: {exc}") from None
-        self._jq = jq
-        self._source = source
         self._fmt = fmt
 
     def render(self, payload: Payload, part: tuple[Alert, ...], view: dict[str, Any]) -> str:
         data = msgspec.to_builtins(payload)
         data["alerts"] = msgspec.to_builtins(part)
-        args = {"params": view.get("params", {}), "part": dict(view.get("part", {}))}
+        params = view.get("params", {})
+        part_info = dict(view.get("part", {}))
         try:
-            program = self._jq.compile(self._source, args=args)
-            output = program.input_value(data).first()
+            output = self._program.input_value([params, part_info, data]).first()
         except (ValueError, StopIteration) as exc:
             raise TemplateError(f"jq program failed: {str(exc)[:200] or 'no output'}") from None
         if isinstance(output, str) and self._fmt == "text":

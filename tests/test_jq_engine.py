@@ -39,6 +39,23 @@ destinations:
     assert bodies[0]["alerts"][0]["summary"] == "P99 latency above 2s on api-1"
 
 
+async def test_helper_definitions_and_a_trailing_comment_work() -> None:
+    built, seen = build_recording_app(
+        """
+destinations:
+  - name: d
+    url: http://sink.test/
+    engine: jq
+    transform: |
+      def names: [.alerts[].labels.alertname] | unique;
+      {names: names, count: (.alerts | length)}  # the body
+"""
+    )
+    response = await built.app.test_client().post("/webhook/d", data=GROUP)
+    assert response.status_code == 200
+    assert [json.loads(r.content) for r in seen] == [{"names": ["HighLatency"], "count": 3}]
+
+
 def test_a_jq_syntax_error_stops_the_load() -> None:
     (problem,) = build_problems(
         "destinations:\n  - name: d\n    url: http://x/\n    engine: jq\n    transform: '{a: '\n"
