@@ -24,7 +24,8 @@ from .metrics import Metrics
 
 DEFAULT_CONFIG = os.environ.get("GATEWAY_CONFIG", "config/gateway.yaml")
 COMMANDS = ("run", "check-config", "render")
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# 1 (a failure while running) is Python's own exit status for an uncaught error.
+EXIT_OK, EXIT_USAGE = 0, 2
 
 DESCRIPTION = """\
 Receives Prometheus Alertmanager webhooks at POST /webhook/<destination>, renders each

@@ -83,9 +83,6 @@ class RetryPolicy(msgspec.Struct, frozen=True):
         return rand() * ceiling
 
 
-NO_RETRY = RetryPolicy()
-
-
 class SuccessCheck:
     """``success_body``: a 2xx whose body does not match is a (retryable) failure."""
 

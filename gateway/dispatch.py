@@ -137,10 +137,6 @@ def plan_requests(dest: Destination, tokens: templates.Tokens, payload: Payload)
         raise TemplateError(prefix + str(exc)) from None
 
 
-def render_all(dest: Destination, tokens: templates.Tokens, payload: Payload) -> list[Request]:
-    return [request for _, request in plan_requests(dest, tokens, payload).parts]
-
-
 async def dispatch(
     dest: Destination,
     payload: Payload,

@@ -6,10 +6,10 @@
     ├── PayloadError           an Alertmanager payload that can never succeed (400)
     │   └── PayloadTooLarge    body above max_body_bytes (413)
     ├── UnknownDestination     no such (enabled) destination (404)
-    ├── Unavailable            draining, queue full, circuit open (503 + Retry-After)
-    └── DeliveryError          the destination failed; Alertmanager should retry (502)
-        └── DeliveryTimeout    the delivery deadline passed (504)
+    └── Unavailable            draining, queue full, circuit open (503 + Retry-After)
 
+A failed delivery is not an exception: dispatch returns what happened to each part and
+web.py answers 502 (504 when the deadline passed), so partial success can be reported.
 Messages name the offending value and where it came from, and never contain secrets:
 delivery errors are built from status codes and exception class names, not URLs.
 """
@@ -67,13 +67,3 @@ class Unavailable(GatewayError):
     def __init__(self, message: str, *, retry_after_s: float = 5.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-class DeliveryError(GatewayError):
-    """The destination could not be reached or answered with a failure."""
-
-    status_code = 502
-
-
-class DeliveryTimeout(DeliveryError):
-    status_code = 504

@@ -122,10 +122,6 @@ class Spool:
 
     # -- opening -------------------------------------------------------------------------
 
-    @property
-    def is_open(self) -> bool:
-        return self._db is not None
-
     def open_now(self) -> None:
         """``open`` for start-up, before any task uses the spool (blocks briefly)."""
         if self._db is None:

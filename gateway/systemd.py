@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
-
-Notify = Callable[[str], None]
+from collections.abc import Mapping
 
 
 class Notifier:

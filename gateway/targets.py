@@ -64,10 +64,6 @@ class Targets:
             self.problems.append((key, str(exc).removeprefix(f"{key}: ")))
             return None
 
-    @property
-    def templated(self) -> bool:
-        return self.url_tokens is not None or bool(self.header_tokens)
-
     def render_url(self, view: dict[str, Any]) -> str:
         """The URL for one part. Raises TemplateError if it would leave the configured
         scheme and host (which escaped values cannot do; a template's own sections could)."""
